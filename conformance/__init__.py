@@ -1,0 +1,1 @@
+"""The library behind the conformance steps: target, provisioning, credentials, checks, verdicts."""

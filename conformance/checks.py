@@ -1,0 +1,460 @@
+"""Named checks. Each enforces one requirement of features/requirements.csv, cited in its decorator,
+and raises Violation(expected, actual) when the server breaks it. Levels live in the register, not here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from urllib.parse import parse_qsl, urlsplit
+
+from conformance.exchange import Exchange
+from conformance.fhir import model_errors, schema_errors
+from conformance.redaction import textual_forms
+from conformance.verdicts import Violation, check
+
+FHIR_JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
+
+
+def _status(exchange: Exchange) -> str:
+    if exchange.response is None:
+        return f"no response ({exchange.error})"
+    return f"status {exchange.status}"
+
+
+def _media_type(exchange: Exchange) -> str:
+    return (exchange.header("content-type") or "").split(";")[0].strip().lower()
+
+
+def _match_entries(bundle: dict) -> list[dict]:
+    """Entries that are search matches (not included resources or outcome messages)."""
+    return [e for e in bundle.get("entry") or [] if isinstance(e, dict)
+            and (e.get("search") or {}).get("mode") not in ("include", "outcome")]
+
+
+# --- success -------------------------------------------------------------------------------------
+
+def _expect_success(exchange: Exchange, what: str) -> None:
+    if exchange.status is None or not 200 <= exchange.status < 300:
+        raise Violation(f"{what} to succeed (2xx)", _status(exchange), exchange=exchange)
+
+
+@check("SEED-CLIENT-REGISTER")
+def client_registration_accepted(exchange: Exchange) -> None:
+    """Seed Step 1: PUT /Client/{id} with a secret and grant_types [basic] registers the client."""
+    _expect_success(exchange, "the Client registration")
+    body = exchange.json()
+    if body is not None and (errors := schema_errors("client", body)):
+        raise Violation("the answer to be the stored Client", "; ".join(errors), exchange=exchange)
+
+
+@check("SEED-POLICY-CREATE")
+def policy_creation_accepted(exchange: Exchange) -> None:
+    """Seed Step 2: PUT /AccessPolicy/{id} with engine allow and a link to the Client is accepted."""
+    _expect_success(exchange, "the AccessPolicy creation")
+    body = exchange.json()
+    if body is not None and (errors := schema_errors("access-policy", body)):
+        raise Violation("the answer to be the stored AccessPolicy", "; ".join(errors), exchange=exchange)
+
+
+@check("SECRET-NOT-DISCLOSED")
+def secret_not_disclosed(exchange: Exchange, secret: str) -> None:
+    """Reading a registered Client back must not disclose its plain secret."""
+    _expect_success(exchange, "reading the Client back")
+    if _contains_any(exchange, [secret]):
+        raise Violation("the Client without its plain secret", "the plain secret in the answer", exchange=exchange)
+
+
+@check("SEED-SEARCH-BASIC")
+def search_succeeded(exchange: Exchange) -> None:
+    """Seed Step 3: the search with the client's Basic credentials answers 200 OK."""
+    if exchange.status != 200:
+        raise Violation("200 OK", _status(exchange), exchange=exchange)
+
+
+@check("FHIR-MIME-JSON")
+def fhir_json_content_type(exchange: Exchange) -> None:
+    """FHIR R4 http: a JSON FHIR answer carries a JSON media type (application/fhir+json)."""
+    if _media_type(exchange) not in FHIR_JSON_TYPES:
+        raise Violation(f"a content type of {' or '.join(FHIR_JSON_TYPES)}",
+                        repr(exchange.header("content-type")), exchange=exchange)
+    if exchange.json() is None:
+        raise Violation("a JSON body", "a body that is not JSON", exchange=exchange)
+
+
+@check("RFC9110-11.1-SCHEME")
+def scheme_spelling_accepted(exchange: Exchange) -> None:
+    """RFC 9110 §11.1: the authentication scheme is a case-insensitive token."""
+    _expect_success(exchange, "the same credentials under another spelling of 'Basic'")
+
+
+@check("RFC7617-2-FIRST-COLON")
+def colon_secret_accepted(exchange: Exchange) -> None:
+    """RFC 7617 §2: the user-id ends at the first colon; the password may contain colons."""
+    _expect_success(exchange, "a secret containing colons")
+
+
+@check("RFC7617-2.1-UTF8")
+def utf8_secret_accepted(exchange: Exchange) -> None:
+    """RFC 7617 §2.1: with charset="UTF-8" advertised, credentials are UTF-8."""
+    _expect_success(exchange, "a non-ASCII secret sent as UTF-8")
+
+
+# --- the search answer ---------------------------------------------------------------------------
+
+@check("FHIR-BUNDLE-VALID")
+def valid_fhir_bundle(bundle, fhir_version: str) -> None:
+    """The answer is a valid FHIR Bundle: fhir.resources' models, and the envelope schema for the coded
+    values the models do not check (Bundle.type "search-set" passes the models)."""
+    if not isinstance(bundle, dict):
+        raise Violation("a JSON object", type(bundle).__name__)
+    errors = schema_errors("searchset-bundle", bundle) + model_errors(fhir_version, bundle)
+    if errors:
+        shown = errors[:10] + ([f"... {len(errors) - 10} more"] if len(errors) > 10 else [])
+        raise Violation(f"a valid FHIR {fhir_version} Bundle", "; ".join(shown))
+
+
+@check("FHIR-SEARCH-SEARCHSET")
+def bundle_is_searchset(bundle: dict) -> None:
+    """FHIR R4 http §search: the answer to a search is a Bundle of type searchset."""
+    if bundle.get("resourceType") != "Bundle" or bundle.get("type") != "searchset":
+        raise Violation("a Bundle of type 'searchset'",
+                        f"resourceType {bundle.get('resourceType')!r}, type {bundle.get('type')!r}")
+
+
+@check("FHIR-SEARCH-COUNT")
+def page_within_count(bundle: dict, count: int) -> None:
+    """FHIR R4 search §_count: no more matches in one page than _count asked for."""
+    matches = len(_match_entries(bundle))
+    if matches > count:
+        raise Violation(f"at most {count} matches in the page (_count={count})", f"{matches}")
+
+
+def self_link_params(bundle: dict) -> set[str]:
+    """The search parameters the server says it applied (FHIR R4 search §3.1.1.6: encoded in the self link)."""
+    for link in bundle.get("link") or []:
+        if isinstance(link, dict) and link.get("relation") == "self" and isinstance(link.get("url"), str):
+            return {name for name, _value in parse_qsl(urlsplit(link["url"]).query, keep_blank_values=True)}
+    return set()
+
+
+def _filter_broken(bundle_or_none, parameter: str, expected: str, actual: str) -> Violation:
+    """A filter not applied breaks SHOULD-level support -- but if the self link claims the parameter was
+    applied, the server misreports its criteria, which FHIR R4 search §3.1.1.6 makes a SHALL."""
+    violation = Violation(expected, actual)
+    if bundle_or_none is not None and parameter in self_link_params(bundle_or_none):
+        violation = Violation(expected, f"{actual}, though the self link says {parameter} was applied",
+                              requirement_id="FHIR-SEARCH-SELF-LINK")
+    return violation
+
+
+@check("SEED-SEARCH-CODE")
+def matches_carry_code(bundle: dict, resource_type: str, system: str, code: str) -> None:
+    """Seed Step 3: every match of code=4548-4 is an Observation carrying that code."""
+    wrong = []
+    for entry in _match_entries(bundle):
+        resource = entry.get("resource") or {}
+        codings = (resource.get("code") or {}).get("coding") or []
+        has_code = any(isinstance(c, dict) and c.get("code") == code and c.get("system") in (system, None)
+                       for c in codings)
+        if resource.get("resourceType") != resource_type or not has_code:
+            wrong.append(f"{resource.get('resourceType')}/{resource.get('id')}")
+    if wrong:
+        raise _filter_broken(bundle, "code", f"only {resource_type} resources coded {system}|{code}",
+                             f"also {', '.join(wrong)}")
+
+
+@check("FHIR-SEARCH-MODE")
+def entries_have_match_mode(bundle: dict) -> None:
+    """FHIR R4 search: each entry says why it is there; matches carry search.mode = match."""
+    missing = [str(i) for i, e in enumerate(bundle.get("entry") or [])
+               if not isinstance(e, dict) or (e.get("search") or {}).get("mode") is None]
+    if missing:
+        raise Violation("search.mode on every entry (match for matches)", f"missing on entry {', '.join(missing)}")
+
+
+@check("FHIR-BUNDLE-FULLURL")
+def entries_have_absolute_full_url(bundle: dict) -> None:
+    """FHIR R4 Bundle: entry.fullUrl is an absolute URL ending with the resource's type and id."""
+    wrong = []
+    for index, entry in enumerate(bundle.get("entry") or []):
+        full_url = entry.get("fullUrl") if isinstance(entry, dict) else None
+        resource = (entry.get("resource") if isinstance(entry, dict) else None) or {}
+        tail = f"/{resource.get('resourceType')}/{resource.get('id')}"
+        if not isinstance(full_url, str) or not urlsplit(full_url).scheme or not full_url.endswith(tail):
+            wrong.append(f"entry {index}: {full_url!r} (expected an absolute URL ending {tail})")
+    if wrong:
+        raise Violation("an absolute fullUrl ending with type/id on every entry", "; ".join(wrong))
+
+
+@check("FHIR-BUNDLE-FULLURL-BASE")
+def full_urls_under_fhir_base(bundle: dict, fhir_base_url: str) -> None:
+    """FHIR R4 Bundle: a resource's fullUrl is its RESTful URL, under the server's FHIR base."""
+    outside = [e.get("fullUrl") for e in _match_entries(bundle)
+               if isinstance(e.get("fullUrl"), str) and not e["fullUrl"].startswith(fhir_base_url + "/")]
+    if outside:
+        raise Violation(f"fullUrl under {fhir_base_url}/", ", ".join(map(str, outside[:5])))
+
+
+@check("FHIR-SEARCH-TOTAL")
+def bundle_has_total(bundle: dict) -> None:
+    """FHIR R4 search: a searchset says how many matches there are in Bundle.total."""
+    if not isinstance(bundle.get("total"), int):
+        raise Violation("Bundle.total", repr(bundle.get("total")))
+
+
+@check("FHIR-SEARCH-SELF-LINK")
+def bundle_has_self_link(bundle: dict) -> None:
+    """FHIR R4 search: a searchset carries a self link saying which parameters were applied."""
+    if not any(isinstance(l, dict) and l.get("relation") == "self" for l in bundle.get("link") or []):
+        raise Violation("a link with relation 'self'", repr(bundle.get("link")))
+
+
+def bundle_validation_checks(bundle, *, fhir_version: str, count: int | None = None):
+    """What a search answer must be on its own: a valid FHIR Bundle, of type searchset, within _count."""
+    checks = [(valid_fhir_bundle, bundle, fhir_version)]
+    if isinstance(bundle, dict):
+        checks.append((bundle_is_searchset, bundle))
+        if count is not None:
+            checks.append((page_within_count, bundle, count))
+    return checks
+
+
+def entry_checks(bundle: dict, *, resource_type: str, system: str, code: str):
+    """What each entry of the seed's search must be: a match with that code, marked and addressed right."""
+    return [(matches_carry_code, bundle, resource_type, system, code), (entries_have_match_mode, bundle),
+            (entries_have_absolute_full_url, bundle)]
+
+
+def search_reporting_checks(bundle: dict, *, fhir_base_url: str):
+    """What the answer tells about the search: the criteria applied (self link), the total, where entries live."""
+    return [(bundle_has_self_link, bundle), (bundle_has_total, bundle), (full_urls_under_fhir_base, bundle, fhir_base_url)]
+
+
+def match_ids(bundle: dict) -> list[str]:
+    """'Type/id' of every match in a page, in order."""
+    return [f"{(e.get('resource') or {}).get('resourceType')}/{(e.get('resource') or {}).get('id')}"
+            for e in _match_entries(bundle)]
+
+
+def next_link(bundle: dict) -> str | None:
+    for link in bundle.get("link") or []:
+        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+            return link["url"]
+    return None
+
+
+# --- paging --------------------------------------------------------------------------------------
+
+@check("FHIR-SEARCH-PAGING")
+def next_link_on_same_server(url: str, server_url: str, same_origin: bool) -> None:
+    """FHIR R4 http §paging: next links lead to further pages of the same server (credentials go nowhere else)."""
+    if not same_origin:
+        raise Violation(f"a next link on {server_url}", f"{url} (not followed: credentials would leave the server)")
+
+
+@check("FHIR-SEARCH-PAGING")
+def page_answered(exchange: Exchange) -> None:
+    """FHIR R4 http §paging: a next link, followed with the same credentials, answers the next page."""
+    if exchange.status != 200 or not isinstance(exchange.json(), dict):
+        raise Violation("200 OK with the next page", _status(exchange), exchange=exchange)
+
+
+@check("FHIR-SEARCH-PAGING")
+def each_match_found_once(found: list[str], expected: set[str]) -> None:
+    """FHIR R4 http §paging: following next links visits every match exactly once."""
+    repeated = sorted({i for i in found if found.count(i) > 1})
+    missing = sorted(expected - set(found))
+    if repeated or missing:
+        raise Violation(f"each of {sorted(expected)} exactly once across the pages",
+                        f"missing {missing}, repeated {repeated}")
+
+
+@check("FHIR-SEARCH-REFERENCE")
+def only_that_patients_matches(found: list[str], other_patients: set[str], first_page: dict) -> None:
+    """FHIR R4 search §reference: subject=Patient/x restricts matches to that patient."""
+    strays = sorted(set(found) & other_patients)
+    if strays:
+        raise _filter_broken(first_page, "subject", "only the patient's own Observations", f"another patient's {strays}")
+
+
+@check("SEED-SEARCH-CODE")
+def only_coded_matches(found: list[str], other_codes: set[str], first_page: dict) -> None:
+    """Seed Step 3: the code filter excludes Observations with other codes."""
+    strays = sorted(set(found) & other_codes)
+    if strays:
+        raise _filter_broken(first_page, "code", "only Observations coded 4548-4", f"also {strays}")
+
+
+# --- refusals ------------------------------------------------------------------------------------
+
+def _contains_any(exchange: Exchange, secrets: Iterable[str]) -> bool:
+    """True when the status line, a header or the body shows any form of any of the secrets."""
+    if exchange.response is None:
+        return False
+    response = exchange.response
+    text = "\n".join([response.reason_phrase, *(f"{k}: {v}" for k, v in response.headers.items()), exchange.text])
+    return any(form in text for secret in secrets if secret for form in textual_forms(secret))
+
+
+def _expect_refusal(exchange: Exchange) -> None:
+    if exchange.response is None:
+        raise Violation("a refusal", _status(exchange), exchange=exchange)
+    if 200 <= exchange.status < 300:
+        raise Violation("a refusal (4xx)", f"{_status(exchange)}: the request was served", exchange=exchange)
+
+
+@check("RFC7617-2-VALIDATE")
+def request_not_served(exchange: Exchange) -> None:
+    """RFC 7617 §2: the server services the request only if it can validate the user-id and password."""
+    _expect_refusal(exchange)
+
+
+@check("RFC4648-3.3-ALPHABET")
+def non_base64_not_served(exchange: Exchange) -> None:
+    """RFC 4648 §3.3: base64 with characters outside the alphabet is rejected, not decoded leniently."""
+    _expect_refusal(exchange)
+
+
+@check("RFC9110-11.4-SYNTAX")
+def malformed_credentials_not_served(exchange: Exchange) -> None:
+    """RFC 9110 §11.4: credentials are a scheme and one token68; a quoted value or trailing text is not."""
+    _expect_refusal(exchange)
+
+
+@check("SEED-BASIC-GRANT")
+def grantless_client_not_served(exchange: Exchange) -> None:
+    """Aidbox: a Client uses Basic auth only with "basic" in its grant_types."""
+    _expect_refusal(exchange)
+
+
+@check("SEED-POLICY-REQUIRED")
+def no_data_without_policy(exchange: Exchange, resource_ids: Iterable[str]) -> None:
+    """Aidbox: without an allowing AccessPolicy the request is denied. FHIR R4 security also allows an empty
+    answer, so what must not happen is data being served."""
+    if exchange.status is not None and 200 <= exchange.status < 300:
+        body = exchange.json()
+        served = [rid for rid in resource_ids if rid in exchange.text]
+        if served or (isinstance(body, dict) and body.get("entry")):
+            raise Violation("no data for a client no policy allows", f"{_status(exchange)} with resources",
+                            exchange=exchange)
+
+
+@check("NO-5XX-ON-BAD-INPUT")
+def no_server_error(exchange: Exchange) -> None:
+    """RFC 9110 §15.5/§15.6: bad client input is a client error (4xx), not a server error (5xx)."""
+    if exchange.status is not None and exchange.status >= 500:
+        raise Violation("a 4xx refusal", _status(exchange), exchange=exchange)
+
+
+@check("RFC9110-11.4-401")
+def refused_as_unauthenticated(exchange: Exchange) -> None:
+    """RFC 9110 §11.4: missing or invalid credentials are answered 401 (Unauthorized)."""
+    if exchange.status != 401:
+        raise Violation("401 Unauthorized", _status(exchange), exchange=exchange)
+
+
+_CHALLENGE_SCHEME = re.compile(r"(?:^|,)\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?=\s|$|,)")
+
+
+def challenge_schemes(header_values: list[str]) -> list[str]:
+    """The auth-schemes named in WWW-Authenticate values, lower-cased (parameters are skipped)."""
+    schemes = []
+    for value in header_values:
+        for match in _CHALLENGE_SCHEME.finditer(value):
+            token = match.group(1)
+            following = value[match.end():].lstrip()
+            if not following.startswith("="):  # 'realm=...' is a parameter, not a scheme
+                schemes.append(token.lower())
+    return schemes
+
+
+@check("RFC9110-11.6.1")
+def challenges_at_all(exchange: Exchange) -> None:
+    """RFC 9110 §11.6.1: a server generating a 401 MUST send WWW-Authenticate with at least one challenge."""
+    if exchange.status == 401 and not challenge_schemes(exchange.response.headers.get_list("www-authenticate")):
+        raise Violation("WWW-Authenticate with at least one challenge", "no challenge", exchange=exchange)
+
+
+@check("RFC9110-11.4-CHALLENGE")
+def challenges_basic(exchange: Exchange) -> None:
+    """RFC 9110 §11.4: the 401's challenge is one applicable to the resource -- for this API, Basic."""
+    if exchange.status != 401:
+        return
+    values = exchange.response.headers.get_list("www-authenticate")
+    if "basic" not in challenge_schemes(values):
+        raise Violation("a Basic challenge in WWW-Authenticate", repr(values) if values else "no WWW-Authenticate",
+                        exchange=exchange)
+
+
+@check("RFC9110-15.5.4-403")
+def refused_as_forbidden(exchange: Exchange) -> None:
+    """RFC 9110 §15.5.4: valid credentials without permission are answered 403, not 401."""
+    if exchange.status != 403:
+        raise Violation("403 Forbidden", _status(exchange), exchange=exchange)
+
+
+@check("FHIR-OO-ON-ERROR")
+def refusal_is_operation_outcome(exchange: Exchange) -> None:
+    """FHIR R4 http: an error answer carries an OperationOutcome, with a FHIR or JSON content type."""
+    if exchange.response is None:
+        return
+    body = exchange.json()
+    if _media_type(exchange) not in FHIR_JSON_TYPES or body is None:
+        raise Violation("an OperationOutcome (FHIR JSON)", f"content type {exchange.header('content-type')!r}",
+                        exchange=exchange)
+    if errors := schema_errors("operation-outcome", body):
+        raise Violation("an OperationOutcome", "; ".join(errors[:5]), exchange=exchange)
+
+
+@check("NO-SECRET-IN-RESPONSE")
+def secret_not_echoed(exchange: Exchange, secrets: Iterable[str]) -> None:
+    """No response repeats the secret that was sent (or the client's real one) in its status line,
+    headers or body."""
+    if _contains_any(exchange, secrets):
+        raise Violation("no trace of the secret in the response", "the secret in the response", exchange=exchange)
+
+
+@check("NO-DATA-IN-REFUSAL")
+def refusal_carries_no_data(exchange: Exchange, resource_ids: Iterable[str]) -> None:
+    """RFC 9110 §15.5.2/§15.5.4: a refused request was not applied, so its answer carries no resource data."""
+    body = exchange.json()
+    leaks = []
+    if isinstance(body, dict) and body.get("resourceType") not in (None, "OperationOutcome"):
+        leaks.append(f"a {body.get('resourceType')} resource")
+    leaks += [f"id {rid}" for rid in resource_ids if rid and rid in exchange.text]
+    if leaks:
+        raise Violation("a refusal without resource data", ", ".join(leaks), exchange=exchange)
+
+
+@check("NO-CLIENT-ENUMERATION")
+def refusals_alike(unknown: Exchange, wrong: Exchange, unknown_id: str, known_id: str) -> None:
+    """An unknown client id and a wrong secret are refused alike: no way to learn which ids exist."""
+    def shape(exchange: Exchange, client_id: str):
+        body = exchange.json()
+        if isinstance(body, dict):
+            body = {k: v for k, v in body.items() if k not in ("id", "meta")}
+        text = repr(body) if body is not None else exchange.text
+        return (exchange.status, exchange.header("www-authenticate"), text.replace(client_id, "<client-id>"))
+
+    unknown_shape, wrong_shape = shape(unknown, unknown_id), shape(wrong, known_id)
+    if unknown_shape != wrong_shape:
+        raise Violation("the same status, challenge and body for an unknown id and a wrong secret",
+                        f"unknown id -> {unknown_shape[0]} {unknown_shape[2][:200]!r}; "
+                        f"wrong secret -> {wrong_shape[0]} {wrong_shape[2][:200]!r}", exchange=unknown)
+
+
+def refusal_checks(exchange: Exchange, *, sent_secrets: Iterable[str], resource_ids: Iterable[str],
+                   not_served=request_not_served):
+    """The checks every refusal of bad credentials answers to; `not_served` names the requirement that
+    makes serving this request wrong."""
+    return [
+        (not_served, exchange),
+        (no_server_error, exchange),
+        (refused_as_unauthenticated, exchange),
+        (challenges_at_all, exchange),
+        (challenges_basic, exchange),
+        (refusal_is_operation_outcome, exchange),
+        (secret_not_echoed, exchange, list(sent_secrets)),
+        (refusal_carries_no_data, exchange, list(resource_ids)),
+    ]

@@ -1,0 +1,163 @@
+"""The pytest plugin behind the suite: session resources (server, HTTP client, provisioning),
+per-scenario recording and verdicts, requirement markers, and redaction of every report."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from conformance.credentials import Credentials, fresh_secret
+from conformance.embedded import EmbeddedServer
+from conformance.exchange import HttpAgent, build_http_client
+from conformance.provisioning import Provisioner, new_run_id
+from conformance.redaction import SecretRegistry
+from conformance.register import load_register
+from conformance.settings import Settings, settings_from_config
+from conformance.verdicts import ShouldWarning, Verdict
+
+REGISTRY_KEY = pytest.StashKey[SecretRegistry]()
+SETTINGS_KEY = pytest.StashKey[Settings]()
+WARNINGS_KEY = pytest.StashKey[list]()
+REQUIREMENT_TAG = "req:"
+
+
+# --- configuration and markers -------------------------------------------------------------------
+
+def pytest_configure(config: pytest.Config) -> None:
+    settings = settings_from_config(config)
+    registry = SecretRegistry()
+    registry.add(settings.admin_client_secret, settings.client_secret)
+    config.stash[SETTINGS_KEY] = settings
+    config.stash[REGISTRY_KEY] = registry
+    config.stash[WARNINGS_KEY] = []
+    if settings.insecure:
+        warnings.warn("--insecure: the server's TLS certificate is not verified", stacklevel=1)
+
+
+def pytest_bdd_apply_tag(tag: str, function):
+    """@req:<id> becomes requirement(id=<id>), so `-m 'requirement(id="<id>")'` selects by requirement."""
+    if not tag.startswith(REQUIREMENT_TAG):
+        return None
+    requirement_id = tag[len(REQUIREMENT_TAG):]
+    if requirement_id not in load_register():
+        raise pytest.UsageError(f"@{tag}: {requirement_id} is not in features/requirements.csv")
+    pytest.mark.requirement(id=requirement_id)(function)
+    return True
+
+
+# --- session resources ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def settings(pytestconfig) -> Settings:
+    return pytestconfig.stash[SETTINGS_KEY]
+
+
+@pytest.fixture(scope="session")
+def secret_registry(pytestconfig) -> SecretRegistry:
+    return pytestconfig.stash[REGISTRY_KEY]
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    return new_run_id()
+
+
+@pytest.fixture(scope="session")
+def server(settings, secret_registry):
+    """(server URL, admin credentials): the user's server, or the embedded reference server."""
+    if settings.server_url:
+        admin = None
+        if settings.admin_client_secret:
+            admin = Credentials(settings.admin_client_id, settings.admin_client_secret)
+            secret_registry.add_credentials(admin.client_id, admin.secret)
+        yield settings.server_url, admin
+        return
+    admin = Credentials(settings.admin_client_id, fresh_secret())
+    secret_registry.add_credentials(admin.client_id, admin.secret)
+    embedded = EmbeddedServer.start(admin.client_id, admin.secret)
+    try:
+        yield embedded.url, admin
+    finally:
+        embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def server_url(server) -> str:
+    return server[0]
+
+
+@pytest.fixture(scope="session")
+def fhir_base_url(server_url, settings) -> str:
+    return server_url + settings.fhir_base
+
+
+@pytest.fixture(scope="session")
+def http_client(settings):
+    verify = False if settings.insecure else (settings.ca_bundle or True)
+    with build_http_client(settings.http_timeout, verify, settings.proxy) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def provisioner(settings, server, http_client, run_id, secret_registry):
+    """The admin's hands on the server; everything it creates is deleted at the end of the session."""
+    server_url, admin = server
+    if not settings.provisions:
+        pytest.skip("needs provisioning: the run uses --provisioning none")
+    if admin is None:
+        pytest.skip("needs provisioning: no admin secret (set CONFORMANCE_ADMIN_CLIENT_SECRET)")
+    provisioner = Provisioner(HttpAgent(http_client, server_url), admin, run_id, settings.fhir_base)
+    yield provisioner
+    if settings.keep_resources:
+        return
+    left = provisioner.cleanup()
+    if left:
+        warnings.warn(secret_registry.redact(f"cleanup left on the server: {', '.join(left)}"), stacklevel=1)
+
+
+# --- per scenario --------------------------------------------------------------------------------
+
+@pytest.fixture
+def agent(http_client, server_url, request) -> HttpAgent:
+    """Sends the scenario's requests; its journal is what a failure report shows."""
+    return HttpAgent(http_client, server_url)
+
+
+@pytest.fixture
+def verdict(secret_registry, settings, request):
+    """Judges the scenario's checks; SHOULD violations are reported as warnings when it ends."""
+    verdict = Verdict(secret_registry, settings.fail_on_should)
+    yield verdict
+    for message in verdict.notes:
+        request.node.user_properties.append(("may-note", message))
+    for message in verdict.warnings:
+        request.node.user_properties.append(("should-warning", message))
+        request.config.stash[WARNINGS_KEY].append((request.node.nodeid, message))
+        warnings.warn(ShouldWarning(message), stacklevel=1)
+
+
+# --- reports: redaction and the summary ----------------------------------------------------------
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Every report passes through the one redaction function before anything prints or stores it."""
+    report = yield
+    redact = item.config.stash[REGISTRY_KEY].redact
+    if report.longrepr is not None:
+        if isinstance(report.longrepr, tuple):
+            path, line, reason = report.longrepr
+            report.longrepr = (path, line, redact(reason))
+        else:
+            report.longrepr = redact(str(report.longrepr))
+    report.sections = [(title, redact(content)) for title, content in report.sections]
+    report.user_properties = [(name, redact(str(value))) for name, value in report.user_properties]
+    return report
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    should = config.stash.get(WARNINGS_KEY, [])
+    if should:
+        terminalreporter.section("SHOULD requirements not met (warnings; --fail-on-should makes them fail)")
+        for nodeid, message in should:
+            terminalreporter.write_line(f"{nodeid}\n  " + message.splitlines()[0])

@@ -1,0 +1,82 @@
+"""What the suite creates on the server through the Aidbox admin API, and its removal (DESIGN.md §5).
+
+Every id carries the run id (conf-<run>-<purpose>) so parallel runs never collide, and everything
+created is remembered so it can be deleted at the end, newest first.
+"""
+
+from __future__ import annotations
+
+import secrets as random_source
+from dataclasses import dataclass, field
+
+from conformance.credentials import Credentials, basic_header
+from conformance.exchange import Exchange, HttpAgent
+
+ID_PREFIX = "conf-"
+SUITE_TAG_SYSTEM = "urn:fhir-basic-auth-conformance:run"
+
+
+def new_run_id() -> str:
+    return random_source.token_hex(4)
+
+
+@dataclass
+class Provisioner:
+    """Creates Clients, AccessPolicies and FHIR resources as the admin client, and deletes them again."""
+
+    agent: HttpAgent
+    admin: Credentials
+    run_id: str
+    fhir_base: str
+    created: list[str] = field(default_factory=list)
+
+    def resource_id(self, purpose: str) -> str:
+        return f"{ID_PREFIX}{self.run_id}-{purpose}"
+
+    def _as_admin(self, method: str, path: str, body=None) -> Exchange:
+        return self.agent.send(method, path, headers={"authorization": basic_header(**vars(self.admin))},
+                               json_body=body)
+
+    def put(self, path: str, body: dict) -> Exchange:
+        """PUT as the admin; a created resource is remembered for cleanup even when the answer is odd."""
+        exchange = self._as_admin("PUT", path, body)
+        if exchange.status is not None and exchange.status < 300 and path not in self.created:
+            self.created.append(path)
+        return exchange
+
+    def get(self, path: str) -> Exchange:
+        return self._as_admin("GET", path)
+
+    def delete(self, path: str) -> Exchange:
+        exchange = self._as_admin("DELETE", path)
+        if path in self.created and exchange.status is not None and (exchange.status < 300 or exchange.status == 404):
+            self.created.remove(path)
+        return exchange
+
+    # --- the seed's three kinds of thing ---------------------------------------------------------
+
+    def register_client(self, client_id: str, secret: str | None, grant_types=("basic",)) -> Exchange:
+        """Seed Step 1: PUT /Client/{id} with a secret and grant types."""
+        body = {"id": client_id, "grant_types": list(grant_types)}
+        if secret is not None:
+            body["secret"] = secret
+        return self.put(f"/Client/{client_id}", body)
+
+    def allow_policy(self, policy_id: str, client_id: str) -> Exchange:
+        """Seed Step 2: an allow AccessPolicy linked to the Client."""
+        body = {"id": policy_id, "engine": "allow", "link": [{"resourceType": "Client", "id": client_id}]}
+        return self.put(f"/AccessPolicy/{policy_id}", body)
+
+    def put_resource(self, resource: dict) -> Exchange:
+        """A FHIR resource under the FHIR base, tagged with the run so leftovers can be found."""
+        tagged = {**resource, "meta": {"tag": [{"system": SUITE_TAG_SYSTEM, "code": self.run_id}]}}
+        return self.put(f"{self.fhir_base}/{resource['resourceType']}/{resource['id']}", tagged)
+
+    def cleanup(self) -> list[str]:
+        """Delete everything created, newest first; return what could not be deleted."""
+        left = []
+        for path in reversed(list(self.created)):
+            exchange = self.delete(path)
+            if exchange.status is None or (exchange.status >= 300 and exchange.status != 404):
+                left.append(f"{path} ({exchange.status or exchange.error})")
+        return left

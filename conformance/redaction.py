@@ -1,0 +1,63 @@
+"""The one redaction function every output goes through (DESIGN.md §5).
+
+Secrets are registered as soon as the suite knows them (options, freshly generated secrets, every
+credential it builds); `redact` then replaces each of their textual forms -- plain, JSON-escaped,
+URL-encoded, base64 -- and any Authorization value, wherever they appear.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from urllib.parse import quote, quote_plus
+
+REDACTED = "[REDACTED]"
+
+# An Authorization (or Proxy-Authorization) header as text, in any rendering: "Authorization: Basic xyz",
+# "'authorization': 'Basic xyz'", "authorization=Basic xyz". The value is cut at the end of the line or quote.
+_AUTH_HEADER = re.compile(r"""((?:proxy-)?authorization['"]?\s*[:=]\s*['"]?)[^'"\r\n,}]+""", re.IGNORECASE)
+
+
+def textual_forms(secret: str) -> set[str]:
+    """Every way a secret may show up in text the suite prints or the server echoes."""
+    forms = {secret, json.dumps(secret)[1:-1], quote(secret, safe=""), quote_plus(secret)}
+    forms.add(base64.b64encode(secret.encode("utf-8")).decode("ascii"))
+    return {form for form in forms if form}
+
+
+class SecretRegistry:
+    """The secrets of one run. Short strings are not redacted: they would mangle ordinary text."""
+
+    MIN_LENGTH = 4
+
+    def __init__(self) -> None:
+        self._forms: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+
+    def add(self, *secrets: str | None) -> None:
+        for secret in secrets:
+            if secret and len(secret) >= self.MIN_LENGTH:
+                self._forms |= {f for f in textual_forms(secret) if len(f) >= self.MIN_LENGTH}
+                self._pattern = None
+
+    def add_credentials(self, client_id: str, secret: str | None) -> None:
+        """A Basic token is base64 of id:secret; the secret alone cannot be found inside it."""
+        if secret:
+            self.add(secret, base64.b64encode(f"{client_id}:{secret}".encode("utf-8")).decode("ascii"))
+
+    @property
+    def forms(self) -> frozenset[str]:
+        return frozenset(self._forms)
+
+    def redact(self, text: str) -> str:
+        """Return text with every registered secret form and every Authorization value replaced."""
+        if not text:
+            return text
+        text = _AUTH_HEADER.sub(lambda m: m.group(1) + REDACTED, text)
+        if self._forms:
+            if self._pattern is None:
+                longest_first = sorted(self._forms, key=len, reverse=True)
+                self._pattern = re.compile("|".join(re.escape(f) for f in longest_first))
+            text = self._pattern.sub(REDACTED, text)
+        return text

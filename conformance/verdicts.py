@@ -1,0 +1,102 @@
+"""Turning broken requirements into outcomes: a MUST fails the scenario, a SHOULD warns (DESIGN.md §4).
+
+Checks raise `Violation`; a `Verdict` looks up the requirement's level in the register and decides.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pytest
+
+from conformance.exchange import Exchange
+from conformance.redaction import SecretRegistry
+from conformance.register import requirement
+
+
+class Violation(Exception):
+    """A check found the server breaking a requirement."""
+
+    def __init__(self, expected: str, actual: str, requirement_id: str | None = None,
+                 exchange: Exchange | None = None):
+        super().__init__(f"expected {expected}; got {actual}")
+        self.expected = expected
+        self.actual = actual
+        self.requirement_id = requirement_id
+        self.exchange = exchange
+
+
+class ConformanceFailure(AssertionError):
+    """A MUST (or, with --fail-on-should, a SHOULD) requirement broke."""
+
+
+class ShouldWarning(UserWarning):
+    """A SHOULD requirement broke: reported, but the run still passes unless --fail-on-should."""
+
+
+def check(requirement_id: str) -> Callable:
+    """Mark a function as the check of one requirement: its Violations carry that id."""
+
+    def decorate(function: Callable) -> Callable:
+        requirement(requirement_id)  # an unknown id is an error when the check is defined
+
+        @functools.wraps(function)
+        def run(*args, **kwargs):
+            try:
+                return function(*args, **kwargs)
+            except Violation as violation:
+                violation.requirement_id = violation.requirement_id or requirement_id
+                raise
+
+        run.requirement_id = requirement_id
+        return run
+
+    return decorate
+
+
+def describe_violation(violation: Violation, redactor: SecretRegistry) -> str:
+    req = requirement(violation.requirement_id)
+    lines = [
+        f"[{req.level}] {req.id} ({req.source}): {req.text}",
+        f"  expected: {violation.expected}",
+        f"  actual:   {violation.actual}",
+        f"  see: {req.url}",
+    ]
+    if violation.exchange is not None:
+        lines.append("  request and response:")
+        lines += ["    " + line for line in violation.exchange.describe(redactor).splitlines()]
+    return redactor.redact("\n".join(lines))
+
+
+@dataclass
+class Verdict:
+    """Collects the violations of one scenario and turns them into its outcome."""
+
+    redactor: SecretRegistry
+    fail_on_should: bool
+    warnings: list[str] = field(default_factory=list)  # SHOULD requirements not met
+    notes: list[str] = field(default_factory=list)     # MAY behaviours not offered: information only
+
+    def check(self, *checks: tuple) -> None:
+        """Run each (check, *args); all of them run, then every MUST violation fails the scenario at once."""
+        failures = []
+        for check_function, *args in checks:
+            try:
+                check_function(*args)
+            except Violation as violation:
+                failures += self._judge(violation)
+        if failures:
+            raise ConformanceFailure("\n\n".join(failures))
+
+    def _judge(self, violation: Violation) -> list[str]:
+        message = describe_violation(violation, self.redactor)
+        level = requirement(violation.requirement_id).level
+        if level == "MUST" or (level == "SHOULD" and self.fail_on_should):
+            return [message]
+        (self.warnings if level == "SHOULD" else self.notes).append(message)
+        return []
+
+    def skip_not_applicable(self, reason: str) -> None:
+        pytest.skip(self.redactor.redact(f"not applicable: {reason}"))

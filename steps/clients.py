@@ -1,0 +1,163 @@
+"""Steps of an administrator registering, changing and deleting Clients and AccessPolicies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from pytest_bdd import given, then, when
+
+from conformance import checks
+from conformance.credentials import Credentials, fresh_secret
+from conformance.exchange import Exchange
+from steps.common import Attempt, Control, policy_id_for, positive_control, register_allowed_client
+
+
+@dataclass(frozen=True)
+class Registration:
+    credentials: Credentials
+    exchange: Exchange
+
+
+def _unique(purpose: str) -> str:
+    return f"{purpose}-{fresh_secret(6).lower()}"
+
+
+def _require_done(exchange: Exchange, what: str) -> None:
+    """An administrator's change that fails is a failed prerequisite of the scenario, not its verdict."""
+    if exchange.status is None or exchange.status >= 300:
+        pytest.skip(f"prerequisite failed: {what} answered {exchange.status or exchange.error}")
+
+
+# --- seed Steps 1 and 2 --------------------------------------------------------------------------
+
+@when("the administrator registers a client with a fresh secret and the basic grant", target_fixture="registration")
+def _(provisioner, secret_registry) -> Registration:
+    credentials = Credentials(provisioner.resource_id(_unique("register")), fresh_secret())
+    secret_registry.add_credentials(credentials.client_id, credentials.secret)
+    return Registration(credentials, provisioner.register_client(credentials.client_id, credentials.secret))
+
+
+@then("the registration is accepted")
+def _(registration, verdict) -> None:
+    verdict.check((checks.client_registration_accepted, registration.exchange))
+
+
+@then("reading the client back does not disclose its secret")
+def _(registration, provisioner, verdict) -> None:
+    exchange = provisioner.get(f"/Client/{registration.credentials.client_id}")
+    verdict.check((checks.secret_not_disclosed, exchange, registration.credentials.secret),
+                  (checks.secret_not_disclosed, registration.exchange, registration.credentials.secret))
+
+
+@given("a newly registered client", target_fixture="registration")
+def _(provisioner, secret_registry) -> Registration:
+    credentials = Credentials(provisioner.resource_id(_unique("linked")), fresh_secret())
+    secret_registry.add_credentials(credentials.client_id, credentials.secret)
+    exchange = provisioner.register_client(credentials.client_id, credentials.secret)
+    _require_done(exchange, "registering the client")
+    return Registration(credentials, exchange)
+
+
+@when("the administrator links the client to an allow policy", target_fixture="policy_creation")
+def _(registration, provisioner) -> Exchange:
+    client_id = registration.credentials.client_id
+    return provisioner.allow_policy(policy_id_for(client_id), client_id)
+
+
+@then("the policy is accepted")
+def _(policy_creation, verdict) -> None:
+    verdict.check((checks.policy_creation_accepted, policy_creation))
+
+
+# --- changes to a client -------------------------------------------------------------------------
+
+@given("a fresh client whose own credentials are accepted", target_fixture="control")
+def _(provisioner, secret_registry, search_with, seed_data) -> Control:
+    credentials = register_allowed_client(provisioner, secret_registry, _unique("state"))
+    return positive_control(search_with, credentials)
+
+
+@given("no policy on the server allows every client")
+def _(provisioner) -> None:
+    """A link-less allow policy allows everyone (Aidbox), and then no client can be forbidden."""
+    body = provisioner.get("/AccessPolicy").json()
+    entries = body.get("entry") if isinstance(body, dict) else None
+    for entry in entries or []:
+        policy = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(policy, dict) and policy.get("engine") == "allow" and not policy.get("link"):
+            pytest.skip(f"not applicable: AccessPolicy/{policy.get('id')} allows every client")
+
+
+@when("the administrator registers a second client like it but without the basic grant", target_fixture="control")
+def _(control, provisioner, secret_registry) -> Control:
+    """The new client differs from the accepted one only in its grant: same policy link, its own fresh secret."""
+    credentials = Credentials(provisioner.resource_id(_unique("nobasic")), fresh_secret())
+    secret_registry.add_credentials(credentials.client_id, credentials.secret)
+    _require_done(provisioner.register_client(credentials.client_id, credentials.secret,
+                                              grant_types=("client_credentials",)), "registering the second client")
+    _require_done(provisioner.allow_policy(policy_id_for(credentials.client_id), credentials.client_id),
+                  "linking the second client to an allow policy")
+    return Control(credentials, None, control.resource_ids)
+
+
+@when("the administrator registers a second client like it but linked to no policy", target_fixture="second")
+def _(provisioner, secret_registry) -> Credentials:
+    credentials = Credentials(provisioner.resource_id(_unique("nopolicy")), fresh_secret())
+    secret_registry.add_credentials(credentials.client_id, credentials.secret)
+    _require_done(provisioner.register_client(credentials.client_id, credentials.secret),
+                  "registering the second client")
+    return credentials
+
+
+@when("that second client authenticates with its own secret", target_fixture="attempt")
+def _(second, attempt_as) -> Attempt:
+    return attempt_as(second)
+
+
+@when("the client without the basic grant authenticates with its own secret", target_fixture="attempt")
+def _(control, attempt_as) -> Attempt:
+    attempt = attempt_as(control.credentials)
+    attempt.not_served = checks.grantless_client_not_served
+    return attempt
+
+
+@when("the administrator removes the basic grant from the client")
+def _(control, provisioner) -> None:
+    credentials = control.credentials
+    _require_done(provisioner.register_client(credentials.client_id, credentials.secret,
+                                              grant_types=("client_credentials",)), "removing the basic grant")
+
+
+@when("the administrator deletes the client")
+def _(control, provisioner) -> None:
+    _require_done(provisioner.delete(f"/Client/{control.credentials.client_id}"), "deleting the client")
+
+
+@when("the administrator deletes the client's policy")
+def _(control, provisioner) -> None:
+    _require_done(provisioner.delete(f"/AccessPolicy/{policy_id_for(control.credentials.client_id)}"),
+                  "deleting the policy")
+
+
+@when("the administrator gives the client a new secret", target_fixture="rotated")
+def _(control, provisioner, secret_registry) -> Credentials:
+    rotated = Credentials(control.credentials.client_id, fresh_secret())
+    secret_registry.add_credentials(rotated.client_id, rotated.secret)
+    _require_done(provisioner.register_client(rotated.client_id, rotated.secret), "replacing the secret")
+    return rotated
+
+
+@when("the client authenticates with its own secret", target_fixture="attempt")
+def _(control, attempt_as) -> Attempt:
+    return attempt_as(control.credentials)
+
+
+@when("the client authenticates with its old secret", target_fixture="attempt")
+def _(control, rotated, attempt_as) -> Attempt:
+    return attempt_as(control.credentials, rotated.secret)
+
+
+@when("the client authenticates with its new secret", target_fixture="attempt")
+def _(rotated, attempt_as) -> Attempt:
+    return attempt_as(rotated)

@@ -1,0 +1,164 @@
+"""What every scenario stands on: the seed's client, its search, the positive control, and the
+Then steps that judge a refusal or an acceptance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pytest
+from pytest_bdd import given, then
+
+from conformance import checks
+from conformance.credentials import Credentials, fresh_secret, wrong_secret_same_length
+from conformance.exchange import Exchange
+
+SEED_CODE_SYSTEM = "http://loinc.org"
+SEED_CODE = "4548-4"
+SEED_COUNT = 2
+
+
+@dataclass(frozen=True)
+class Control:
+    """A client whose own credentials were just accepted for the seed search, and what that search showed."""
+
+    credentials: Credentials
+    exchange: Exchange | None
+    resource_ids: tuple[str, ...]
+
+
+@dataclass
+class Attempt:
+    """One request the scenario judges, and the secrets it carried (none may come back)."""
+
+    exchange: Exchange
+    sent_secrets: list[str] = field(default_factory=list)
+    acceptance_check: Callable = checks.search_succeeded
+    client_id: str = ""
+    not_served: Callable = checks.request_not_served  # the requirement that serving this request breaks
+
+
+@pytest.fixture
+def seed_search_path(settings) -> str:
+    return f"{settings.fhir_base}/Observation?code={SEED_CODE}&_count={SEED_COUNT}"
+
+
+@pytest.fixture
+def search_with(agent, seed_search_path):
+    """Send the seed's search with a given Authorization value (None: no header at all)."""
+    def search(authorization: str | None) -> Exchange:
+        headers = {"content-type": "application/json"}
+        if authorization is not None:
+            headers["authorization"] = authorization
+        return agent.send("GET", seed_search_path, headers=headers)
+    return search
+
+
+@pytest.fixture
+def attempt_as(search_with, secret_registry):
+    """Send the seed search as some credentials; the secrets are registered for redaction first."""
+    def attempt(credentials: Credentials, *also_secret: str, check: Callable = checks.search_succeeded) -> Attempt:
+        secret_registry.add_credentials(credentials.client_id, credentials.secret)
+        return Attempt(search_with(credentials.header()), [credentials.secret, *also_secret], check,
+                       credentials.client_id)
+    return attempt
+
+
+def resource_ids_in(exchange: Exchange) -> tuple[str, ...]:
+    """Ids of the resources a search answer carried (long enough to look for in another body)."""
+    body = exchange.json()
+    ids = []
+    if isinstance(body, dict):
+        for entry in body.get("entry") or []:
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            if isinstance(resource, dict) and isinstance(resource.get("id"), str) and len(resource["id"]) >= 8:
+                ids.append(resource["id"])
+    return tuple(ids)
+
+
+def positive_control(search_with, credentials: Credentials) -> Control:
+    """The same search with the right credentials must succeed first; otherwise a refusal proves nothing."""
+    exchange = search_with(credentials.header())
+    if exchange.status != 200:
+        pytest.skip(f"control failed: the client's own credentials were not accepted "
+                    f"({exchange.status or exchange.error}), so no refusal would prove anything")
+    return Control(credentials, exchange, resource_ids_in(exchange))
+
+
+# --- the seed's client ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def seed_client(settings, request, secret_registry) -> Credentials:
+    """The client of seed Steps 1-2: registered by the suite, or the user's pre-registered one."""
+    if not settings.provisions:
+        credentials = Credentials(settings.client_id, settings.client_secret)
+        secret_registry.add_credentials(credentials.client_id, credentials.secret)
+        return credentials
+    provisioner = request.getfixturevalue("provisioner")
+    credentials = register_allowed_client(provisioner, secret_registry, "client")
+    request.getfixturevalue("seed_data")  # so searches find the suite's own data
+    return credentials
+
+
+def register_allowed_client(provisioner, secret_registry, purpose: str, secret: str | None = None) -> Credentials:
+    """Seed Steps 1 and 2 for a new client; a failure here is a failed prerequisite, so the scenario skips."""
+    credentials = Credentials(provisioner.resource_id(purpose), secret or fresh_secret())
+    secret_registry.add_credentials(credentials.client_id, credentials.secret)
+    for exchange in (provisioner.register_client(credentials.client_id, credentials.secret),
+                     provisioner.allow_policy(policy_id_for(credentials.client_id), credentials.client_id)):
+        if exchange.status is None or exchange.status >= 300:
+            pytest.skip(f"prerequisite failed: {exchange.method} {exchange.url} answered "
+                        f"{exchange.status or exchange.error}")
+    return credentials
+
+
+def policy_id_for(client_id: str) -> str:
+    return f"{client_id}-allow"
+
+
+@given("a client registered for Basic authentication and allowed by a policy", target_fixture="client")
+def _(seed_client) -> Credentials:
+    return seed_client
+
+
+@given("a client whose own credentials are accepted", target_fixture="control")
+def _(seed_client, search_with) -> Control:
+    return positive_control(search_with, seed_client)
+
+
+@given("a wrong secret for that client is refused", target_fixture="refusal_seen")
+def _(control, search_with, secret_registry) -> Exchange:
+    """The negative control of an acceptance scenario: if a wrong secret is served too, acceptance proves nothing."""
+    wrong = Credentials(control.credentials.client_id, wrong_secret_same_length(control.credentials.secret))
+    secret_registry.add_credentials(wrong.client_id, wrong.secret)
+    exchange = search_with(wrong.header())
+    if exchange.status is None or exchange.status < 400:
+        pytest.skip(f"control failed: a wrong secret was not refused ({exchange.status or exchange.error}), "
+                    "so accepting the right one proves nothing")
+    return exchange
+
+
+# --- judging what came back ----------------------------------------------------------------------
+
+@then("the client is refused as unauthenticated")
+def _(attempt: Attempt, control: Control, verdict) -> None:
+    verdict.check(*checks.refusal_checks(attempt.exchange, sent_secrets=attempt.sent_secrets,
+                                         resource_ids=control.resource_ids, not_served=attempt.not_served))
+
+
+@then("the client is refused as forbidden")
+def _(attempt: Attempt, control: Control, verdict) -> None:
+    exchange = attempt.exchange
+    verdict.check(
+        (checks.no_data_without_policy, exchange, control.resource_ids),
+        (checks.no_server_error, exchange),
+        (checks.refused_as_forbidden, exchange),
+        (checks.refusal_is_operation_outcome, exchange),
+        (checks.secret_not_echoed, exchange, attempt.sent_secrets),
+        (checks.refusal_carries_no_data, exchange, control.resource_ids),
+    )
+
+
+@then("the client is served")
+def _(attempt: Attempt, verdict) -> None:
+    verdict.check((attempt.acceptance_check, attempt.exchange))

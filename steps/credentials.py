@@ -1,0 +1,102 @@
+"""Steps that present credentials: wrong secrets, unknown ids, malformed headers, allowed encodings."""
+
+from __future__ import annotations
+
+import pytest
+from pytest_bdd import given, parsers, then, when
+
+from conformance import checks
+from conformance.credentials import (HEADER_FORMS, SCHEME_SPELLINGS, WRONG_SECRETS, Credentials, basic_header,
+                                     colon_secret, fresh_secret, utf8_secret, wrong_secret_same_length)
+from steps.common import Attempt, Control, register_allowed_client
+
+
+# Forms carrying the right id and secret are wrong for a reason other than RFC 7617 §2's validation.
+NOT_SERVED_BECAUSE = {
+    "as a token that is not base64": checks.non_base64_not_served,
+    "followed by extra text": checks.malformed_credentials_not_served,
+    "wrapped in double quotes": checks.malformed_credentials_not_served,
+}
+
+
+@when(parsers.parse("the client authenticates with a secret that is {variant}"), target_fixture="attempt")
+def _(variant: str, control, attempt_as) -> Attempt:
+    right = control.credentials
+    return attempt_as(Credentials(right.client_id, WRONG_SECRETS[variant](right.secret)), right.secret)
+
+
+@when("an unknown client id authenticates with the client's secret", target_fixture="attempt")
+def _(control, attempt_as, run_id) -> Attempt:
+    unknown_id = f"conf-{run_id}-never-registered-{fresh_secret(6).lower()}"
+    return attempt_as(Credentials(unknown_id, control.credentials.secret))
+
+
+@when("the client authenticates with a wrong secret as well", target_fixture="wrong_secret_attempt")
+def _(control, attempt_as) -> Attempt:
+    right = control.credentials
+    return attempt_as(Credentials(right.client_id, wrong_secret_same_length(right.secret)), right.secret)
+
+
+@then("the two refusals cannot be told apart")
+def _(attempt, wrong_secret_attempt, control, verdict) -> None:
+    verdict.check((checks.refusals_alike, attempt.exchange, wrong_secret_attempt.exchange, attempt.client_id,
+                   control.credentials.client_id))
+
+
+@given("another registered client", target_fixture="other_client")
+def _(provisioner, secret_registry) -> Credentials:
+    return register_allowed_client(provisioner, secret_registry, f"other-{fresh_secret(6).lower()}")
+
+
+@when("the client authenticates with the other client's secret", target_fixture="attempt")
+def _(control, other_client, attempt_as) -> Attempt:
+    return attempt_as(Credentials(control.credentials.client_id, other_client.secret), control.credentials.secret)
+
+
+@when(parsers.parse("the client sends its credentials {form}"), target_fixture="attempt")
+def _(form: str, control, search_with, secret_registry) -> Attempt:
+    if form.startswith("under the scheme written "):
+        spelling = SCHEME_SPELLINGS[form.removeprefix("under the scheme written ")]
+        header = basic_header(control.credentials.client_id, control.credentials.secret, scheme=spelling)
+        return Attempt(search_with(header), [control.credentials.secret], checks.scheme_spelling_accepted)
+    header = HEADER_FORMS[form](control.credentials)
+    secret_registry.add(header)
+    return Attempt(search_with(header), [control.credentials.secret],
+                   not_served=NOT_SERVED_BECAUSE.get(form, checks.request_not_served))
+
+
+# --- secrets that exercise RFC 7617's encoding rules ---------------------------------------------
+
+@given("a client registered with a secret containing colons", target_fixture="control")
+def _(provisioner, secret_registry):
+    """As for the non-ASCII secret below: the wrong-secret refusal is this scenario's control."""
+    credentials = register_allowed_client(provisioner, secret_registry, f"colon-{fresh_secret(6).lower()}",
+                                          secret=colon_secret())
+    return Control(credentials, None, ())
+
+
+@given("a client registered with a secret containing non-ASCII characters", target_fixture="control")
+def _(provisioner, secret_registry):
+    """For these clients the right secret is what is under test, so its acceptance cannot be the control:
+    the wrong-secret refusal that follows is."""
+    credentials = register_allowed_client(provisioner, secret_registry, f"utf8-{fresh_secret(6).lower()}",
+                                          secret=utf8_secret())
+    return Control(credentials, None, ())
+
+
+@given("the server's challenge advertises UTF-8")
+def _(refusal_seen) -> None:
+    challenges = ", ".join(refusal_seen.response.headers.get_list("www-authenticate"))
+    if 'charset="utf-8"' not in challenges.lower().replace("charset=utf-8", 'charset="utf-8"'):
+        pytest.skip("not applicable: the server's Basic challenge does not advertise charset=\"UTF-8\"; "
+                    "RFC 7617 §2.1 then leaves the encoding of credentials undefined")
+
+
+@when("the client authenticates with its secret containing colons", target_fixture="attempt")
+def _(control, attempt_as) -> Attempt:
+    return attempt_as(control.credentials, check=checks.colon_secret_accepted)
+
+
+@when("the client authenticates with its non-ASCII secret encoded as UTF-8", target_fixture="attempt")
+def _(control, attempt_as) -> Attempt:
+    return attempt_as(control.credentials, check=checks.utf8_secret_accepted)
