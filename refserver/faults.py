@@ -1,0 +1,75 @@
+"""Named fault modes: switches that make the reference server wrong in one specific way.
+
+They exist so the suite's self-tests can show that each scenario fails against a server with
+the fault it guards against. Each fault is applied by one small ``if enabled(...)`` branch at
+the single place where the behaviour it names lives; the clean server runs none of them.
+The names are a contract with the suite's verdict matrix: do not rename them.
+"""
+
+FAULTS: dict[str, str] = {
+    "accept-any-secret": "any secret is accepted for a known client id",
+    "accept-secret-prefix": "a non-empty prefix of the right secret is accepted (truncated comparison)",
+    "ignore-secret-suffix": "only the first len(real secret) chars are compared: right secret + extra chars accepted",
+    "secret-case-insensitive": "secrets compared case-insensitively",
+    "accept-empty-secret": "an empty secret is accepted for a known client",
+    "accept-any-clients-secret": "a known client id with ANY registered client's secret is accepted",
+    "ignore-grant-types": 'clients without "basic" in grant_types may use Basic auth',
+    "ignore-access-policy": "every authenticated client is allowed (no 403 ever)",
+    "no-www-authenticate": "401 responses lack WWW-Authenticate",
+    "crash-on-malformed-header": "an Authorization header that fails to parse answers 500 (garbage body)",
+    "scheme-case-sensitive": 'only the exact scheme "Basic" is recognised ("basic"/"BASIC" refused)',
+    "split-at-every-colon": "user-pass split at every colon: password = text between 1st and 2nd colon",
+    "latin1-credentials": "credentials decoded as Latin-1 instead of UTF-8 (challenge still says UTF-8)",
+    "stale-secret-after-rotation": "the previous secret keeps working after the secret is changed (a cache)",
+    "deleted-client-accepted": "a deleted client still authenticates and is allowed (a cache)",
+    "unauthenticated-as-403": "bad/missing credentials answer 403 instead of 401",
+    "forbidden-as-401": "authenticated but not allowed answers 401 (with challenge) instead of 403",
+    "echo-secret-in-error": "the 401 body diagnostics echo the decoded credentials (id:secret)",
+    "reveal-unknown-client": 'an unknown client id answers 404 "Client <id> not found" (wrong secret still 401)',
+    "lenient-base64": "characters outside the base64 alphabet are skipped when decoding (validate=False)",
+    "accept-quoted-header": "a header value wrapped in double quotes is unwrapped and accepted",
+    "ignore-trailing-text": "text after the base64 token is ignored",
+    "any-scheme-accepted": "any scheme (Bearer, Digest, ...) whose token decodes as id:secret is accepted",
+    "anonymous-access": "a request without Authorization is served as if allowed",
+    "resources-in-refusal": "403 bodies include the search Bundle the client was refused (leaks data)",
+    "refusal-not-operation-outcome": '401/403 bodies are {"error": "..."} JSON, not an OperationOutcome',
+    "plain-secret-returned": "GET/PUT /Client answers show the plain secret",
+    "ignore-count": "_count is ignored (all matches on one page)",
+    "ignore-code-filter": "the code parameter is ignored",
+    "ignore-patient-filter": "the subject/patient parameters are ignored",
+    "wrong-bundle-type": 'searchset Bundles say type "search-set"',
+    "missing-search-mode": "entries lack search.mode",
+    "missing-full-url": "entries lack fullUrl",
+    "relative-full-url": 'fullUrl is relative ("Observation/<id>")',
+    "next-link-drops-params": "next links keep _count/_offset but drop the other search params",
+    "missing-next-link": "no next link even when more matches exist",
+    "wrong-content-type": "FHIR responses say content-type text/plain",
+}
+
+# Faults that compare against (or show) the plain secret. Only when one of them is on does
+# the store keep plain secrets at all; the clean server keeps salted digests only.
+NEEDS_PLAIN_SECRET = frozenset(
+    {"accept-secret-prefix", "ignore-secret-suffix", "secret-case-insensitive", "plain-secret-returned"}
+)
+
+
+def enabled(active: frozenset[str], name: str) -> bool:
+    """Whether fault `name` is on. Raises KeyError on a misspelt name so a typo cannot
+    silently disable a fault branch."""
+    if name not in FAULTS:
+        raise KeyError(f"unknown fault {name!r}")
+    return name in active
+
+
+def parse_names(names: list[str]) -> frozenset[str]:
+    """Turn user-given fault names into the active set; ValueError names the unknown ones."""
+    cleaned = {name.strip() for name in names if name.strip()}
+    unknown = sorted(cleaned - FAULTS.keys())
+    if unknown:
+        raise ValueError(f"unknown fault(s): {', '.join(unknown)}; valid: {', '.join(FAULTS)}")
+    return frozenset(cleaned)
+
+
+def keeps_plain_secrets(active: frozenset[str]) -> bool:
+    """Whether the active faults need the store to remember plain secrets."""
+    return bool(active & NEEDS_PLAIN_SECRET)

@@ -1,0 +1,131 @@
+"""Each fault mode changes the one behaviour it names, and the clean server does not have it.
+
+Every probe sets up what it needs on a freshly provisioned server and returns True when it
+observes the faulty behaviour; the test runs it against the clean server and the faulty one.
+"""
+
+import base64
+
+import pytest
+
+from refserver.config import ServerConfig
+from refserver.faults import FAULTS, enabled, parse_names
+from refserver.testing import basic, client, register_client
+
+ADMIN = basic("root", "admin-secret")
+APP_SECRET = "s3cret-App"
+APP = basic("app", APP_SECRET)
+TOKEN = base64.b64encode(f"app:{APP_SECRET}".encode()).decode()
+OBS = "/fhir/Observation"
+
+
+def provision(http) -> None:
+    """Clients of every kind, and five Observations: three 4548-4 for Patient/p1, two others."""
+    register_client(http, ADMIN, "app", APP_SECRET)
+    register_client(http, ADMIN, "other", "0ther-Secret")
+    register_client(http, ADMIN, "no-basic", "nb-Secret", grant_types=("client_credentials",))
+    register_client(http, ADMIN, "denied", "denied-Secret", allow=False)
+    register_client(http, ADMIN, "colon", "pa:ss")
+    register_client(http, ADMIN, "utf", "pässwörd")
+    for code, patient in [("4548-4", "p1")] * 3 + [("718-7", "p2")] * 2:
+        body = {"resourceType": "Observation", "code": {"coding": [{"code": code}]}, "subject": {"reference": f"Patient/{patient}"}}
+        http.post(OBS, json=body, headers=ADMIN).raise_for_status()
+
+
+def status(http, headers=None, path=OBS) -> int:
+    return http.get(path, headers=headers or {}).status_code
+
+
+def raw(value: str) -> dict:
+    return {"Authorization": value}
+
+
+def bundle(http, query: str) -> dict:
+    return http.get(f"{OBS}?{query}", headers=APP).json()
+
+
+def rotated_secret_still_works(http) -> bool:
+    assert status(http, APP) == 200
+    http.put("/Client/app", json={"secret": "n3w-Secret", "grant_types": ["basic"]}, headers=ADMIN).raise_for_status()
+    return status(http, APP) == 200
+
+
+def deleted_client_still_works(http) -> bool:
+    assert status(http, APP) == 200
+    http.delete("/Client/app", headers=ADMIN).raise_for_status()
+    return status(http, APP) == 200
+
+
+def refusal_leaks_resources(http) -> bool:
+    response = http.get(OBS, headers=basic("denied", "denied-Secret"))
+    return response.status_code == 403 and "Observation" in response.text
+
+
+def next_link(http, query: str) -> str | None:
+    return next((l["url"] for l in bundle(http, query)["link"] if l["relation"] == "next"), None)
+
+
+PROBES = {
+    "accept-any-secret": lambda h: status(h, basic("app", "wrong")) == 200,
+    "accept-secret-prefix": lambda h: status(h, basic("app", APP_SECRET[:3])) == 200,
+    "ignore-secret-suffix": lambda h: status(h, basic("app", APP_SECRET + "xyz")) == 200,
+    "secret-case-insensitive": lambda h: status(h, basic("app", APP_SECRET.upper())) == 200,
+    "accept-empty-secret": lambda h: status(h, basic("app", "")) == 200,
+    "accept-any-clients-secret": lambda h: status(h, basic("app", "0ther-Secret")) == 200,
+    "ignore-grant-types": lambda h: status(h, basic("no-basic", "nb-Secret")) == 200,
+    "ignore-access-policy": lambda h: status(h, basic("denied", "denied-Secret")) == 200,
+    "no-www-authenticate": lambda h: "www-authenticate" not in h.get(OBS).headers,
+    "crash-on-malformed-header": lambda h: status(h, raw("Basic !!!")) == 500,
+    "scheme-case-sensitive": lambda h: status(h, raw(f"basic {TOKEN}")) == 401,
+    "split-at-every-colon": lambda h: status(h, basic("colon", "pa:ss")) == 401,
+    "latin1-credentials": lambda h: status(h, basic("utf", "pässwörd")) == 401,
+    "stale-secret-after-rotation": rotated_secret_still_works,
+    "deleted-client-accepted": deleted_client_still_works,
+    "unauthenticated-as-403": lambda h: status(h) == 403,
+    "forbidden-as-401": lambda h: status(h, basic("denied", "denied-Secret")) == 401,
+    "echo-secret-in-error": lambda h: "wr0ng-Guess" in h.get(OBS, headers=basic("app", "wr0ng-Guess")).text,
+    "reveal-unknown-client": lambda h: status(h, basic("ghost", "x")) == 404,
+    "lenient-base64": lambda h: status(h, raw(f"Basic {TOKEN[:4]}!{TOKEN[4:]}")) == 200,
+    "accept-quoted-header": lambda h: status(h, raw(f'"Basic {TOKEN}"')) == 200,
+    "ignore-trailing-text": lambda h: status(h, raw(f"Basic {TOKEN} trailing")) == 200,
+    "any-scheme-accepted": lambda h: status(h, raw(f"Bearer {TOKEN}")) == 200,
+    "anonymous-access": lambda h: status(h) == 200,
+    "resources-in-refusal": refusal_leaks_resources,
+    "refusal-not-operation-outcome": lambda h: h.get(OBS).json().get("resourceType") != "OperationOutcome",
+    "plain-secret-returned": lambda h: h.get("/Client/app", headers=ADMIN).json()["secret"] == APP_SECRET,
+    "ignore-count": lambda h: len(bundle(h, "_count=2")["entry"]) > 2,
+    "ignore-code-filter": lambda h: bundle(h, "code=4548-4")["total"] != 3,
+    "ignore-patient-filter": lambda h: bundle(h, "patient=p1")["total"] != 3,
+    "wrong-bundle-type": lambda h: bundle(h, "")["type"] != "searchset",
+    "missing-search-mode": lambda h: any("search" not in e for e in bundle(h, "")["entry"]),
+    "missing-full-url": lambda h: any("fullUrl" not in e for e in bundle(h, "")["entry"]),
+    "relative-full-url": lambda h: not bundle(h, "")["entry"][0].get("fullUrl", "http").startswith("http"),
+    "next-link-drops-params": lambda h: "code=" not in next_link(h, "code=4548-4&_count=1"),
+    "missing-next-link": lambda h: next_link(h, "_count=1") is None,
+    "wrong-content-type": lambda h: h.get(OBS, headers=APP).headers["content-type"].startswith("text/plain"),
+}
+
+
+def observe(faults: frozenset[str], probe) -> bool:
+    with client(ServerConfig(admin_secret="admin-secret", faults=faults)) as http:
+        provision(http)
+        return probe(http)
+
+
+@pytest.mark.parametrize("name", FAULTS)
+def test_fault_changes_its_behaviour(name):
+    probe = PROBES[name]
+    assert not observe(frozenset(), probe), f"clean server shows {name}"
+    assert observe(frozenset({name}), probe), f"{name} has no effect"
+
+
+def test_every_fault_has_a_probe():
+    assert set(PROBES) == set(FAULTS)
+
+
+def test_fault_names_are_checked():
+    assert parse_names(["ignore-count", " missing-next-link ", ""]) == {"ignore-count", "missing-next-link"}
+    with pytest.raises(ValueError, match="no-such-fault"):
+        parse_names(["no-such-fault"])
+    with pytest.raises(KeyError):
+        enabled(frozenset(), "misspelt-fault")
