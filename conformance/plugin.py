@@ -19,6 +19,7 @@ from conformance.verdicts import ShouldWarning, Verdict
 REGISTRY_KEY = pytest.StashKey[SecretRegistry]()
 SETTINGS_KEY = pytest.StashKey[Settings]()
 WARNINGS_KEY = pytest.StashKey[list]()
+JOURNAL_KEY = pytest.StashKey[list]()  # a scenario's HTTP exchanges (conformance.exchange.Exchange), for reports
 REQUIREMENT_TAG = "req:"
 
 
@@ -121,7 +122,9 @@ def provisioner(settings, server, http_client, run_id, secret_registry):
 @pytest.fixture
 def agent(http_client, server_url, request) -> HttpAgent:
     """Sends the scenario's requests; its journal is what a failure report shows."""
-    return HttpAgent(http_client, server_url)
+    agent = HttpAgent(http_client, server_url)
+    request.node.stash[JOURNAL_KEY] = agent.journal
+    return agent
 
 
 @pytest.fixture

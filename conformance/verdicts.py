@@ -29,7 +29,11 @@ class Violation(Exception):
 
 
 class ConformanceFailure(AssertionError):
-    """A MUST (or, with --fail-on-should, a SHOULD) requirement broke."""
+    """A MUST (or, with --fail-on-should, a SHOULD) requirement broke; names the requirements that did."""
+
+    def __init__(self, message: str, requirement_ids: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.requirement_ids = requirement_ids
 
 
 class ShouldWarning(UserWarning):
@@ -81,22 +85,24 @@ class Verdict:
 
     def check(self, *checks: tuple) -> None:
         """Run each (check, *args); all of them run, then every MUST violation fails the scenario at once."""
-        failures = []
+        failures: dict[str, str] = {}
         for check_function, *args in checks:
             try:
                 check_function(*args)
             except Violation as violation:
-                failures += self._judge(violation)
+                if message := self._judge(violation):
+                    failures.setdefault(violation.requirement_id, message)
         if failures:
-            raise ConformanceFailure("\n\n".join(failures))
+            raise ConformanceFailure("\n\n".join(failures.values()), tuple(failures))
 
-    def _judge(self, violation: Violation) -> list[str]:
+    def _judge(self, violation: Violation) -> str | None:
+        """The failure message if the violation fails the scenario; otherwise it is kept as a warning or note."""
         message = describe_violation(violation, self.redactor)
         level = requirement(violation.requirement_id).level
         if level == "MUST" or (level == "SHOULD" and self.fail_on_should):
-            return [message]
+            return message
         (self.warnings if level == "SHOULD" else self.notes).append(message)
-        return []
+        return None
 
     def skip_not_applicable(self, reason: str) -> None:
         pytest.skip(self.redactor.redact(f"not applicable: {reason}"))
