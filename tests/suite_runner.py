@@ -34,7 +34,7 @@ def reference_server(*faults: str, admin_secret: str | None = None):
 class SuiteRun:
     returncode: int
     output: str
-    outcomes: dict[str, str] = field(default_factory=dict)  # scenario test id -> passed/failed/skipped/error
+    outcomes: dict[str, str] = field(default_factory=dict)  # scenario test id -> passed/failed/skipped/error (error: the suite broke, not the server)
     files: dict[str, str] = field(default_factory=dict)     # every file the run wrote -> its text
 
     def with_outcome(self, outcome: str) -> list[str]:
@@ -63,8 +63,10 @@ def junit_outcomes(path: Path) -> dict[str, str]:
         name = f"{case.get('classname', '').rsplit('.', 1)[-1]}::{case.get('name')}"
         outcome = "passed"
         for child in case:
-            if child.tag in ("failure", "error"):
+            if child.tag == "failure":
                 outcome = "failed"
+            elif child.tag == "error":
+                outcome = "error"
             elif child.tag == "skipped":
                 outcome = "skipped"
         outcomes[name] = outcome

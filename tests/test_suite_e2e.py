@@ -1,0 +1,78 @@
+"""The suite as a user runs it: a separate pytest process, over real HTTP, against a reference server
+started as a separate process with --server-url (issue #2). It passes, leaves nothing behind, works
+with a pre-registered client under --provisioning none, and prints no secret."""
+
+from __future__ import annotations
+
+import base64
+
+import httpx
+import pytest
+
+from conformance.credentials import basic_header, fresh_secret
+from conformance.provisioning import ID_PREFIX
+from tests.suite_runner import reference_server, run_suite
+
+LISTED = ("/Client", "/AccessPolicy", "/fhir/Patient", "/fhir/Observation")
+
+
+def listed_ids(url: str, admin_secret: str) -> set[str]:
+    """Every Client, AccessPolicy, Patient and Observation on the server, as 'Type/id'."""
+    found = set()
+    with httpx.Client(base_url=url, headers={"authorization": basic_header("root", admin_secret)}) as http:
+        for path in LISTED:
+            bundle = http.get(path, params={"_count": 1000}).json()
+            found |= {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle.get("entry", [])}
+    return found
+
+
+def test_suite_passes_and_leaves_the_server_as_it_found_it(tmp_path):
+    with reference_server() as (url, admin_secret):
+        before = listed_ids(url, admin_secret)
+        run = run_suite(url, admin_secret, tmp_path)
+        after = listed_ids(url, admin_secret)
+    assert run.returncode == 0, run.output[-4000:]
+    assert run.outcomes and set(run.outcomes.values()) == {"passed"}, run.outcomes
+    left = sorted(after - before)
+    assert not left, f"the run left behind: {left}"
+    assert not [i for i in after if i.split("/", 1)[1].startswith(ID_PREFIX)], after
+
+
+def test_admin_secret_appears_in_no_output(tmp_path):
+    with reference_server() as (url, admin_secret):
+        run = run_suite(url, admin_secret, tmp_path, "-rA", "-v")
+    token = base64.b64encode(f"root:{admin_secret}".encode()).decode()
+    for name, text in {"terminal": run.output, **run.files}.items():
+        assert admin_secret not in text and token not in text, f"the admin secret is in {name}"
+
+
+@pytest.fixture
+def pre_registered_client():
+    """A server where the operator registered a client (seed Steps 1-2) and has data, before running the suite."""
+    with reference_server() as (url, admin_secret):
+        client_id, secret = "operator-registered-client", fresh_secret()
+        with httpx.Client(base_url=url, headers={"authorization": basic_header("root", admin_secret)}) as http:
+            http.put(f"/Client/{client_id}", json={"id": client_id, "secret": secret,
+                                                   "grant_types": ["basic"]}).raise_for_status()
+            http.put(f"/AccessPolicy/{client_id}-allow", json={
+                "id": f"{client_id}-allow", "engine": "allow",
+                "link": [{"resourceType": "Client", "id": client_id}]}).raise_for_status()
+            http.put("/fhir/Observation/operator-hba1c", json={
+                "resourceType": "Observation", "id": "operator-hba1c", "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "4548-4"}]}}).raise_for_status()
+        yield url, client_id, secret
+
+
+def test_provisioning_none_uses_the_given_client_and_skips_the_rest_with_a_reason(pre_registered_client, tmp_path,
+                                                                                   monkeypatch):
+    url, client_id, secret = pre_registered_client
+    monkeypatch.setenv("CONFORMANCE_CLIENT_ID", client_id)
+    monkeypatch.setenv("CONFORMANCE_CLIENT_SECRET", secret)
+    run = run_suite(url, "", tmp_path, "--provisioning", "none")
+    assert run.returncode == 0, run.output[-4000:]
+    passed, skipped = run.with_outcome("passed"), run.with_outcome("skipped")
+    assert any("documented_search" in name for name in passed), passed
+    assert any("secret_that_is_variant" in name for name in passed), passed
+    assert any("following_next_links" in name for name in skipped), skipped
+    assert "needs provisioning" in run.output, run.output[-3000:]
+    assert secret not in run.output and all(secret not in text for text in run.files.values())
