@@ -25,6 +25,18 @@ REQUIREMENT_TAG = "req:"
 
 # --- configuration and markers -------------------------------------------------------------------
 
+def usage_problem(settings: Settings) -> str | None:
+    """A run that could only skip everything is a usage error, said at once rather than as 30 skips.
+    Checked when the first scenario needs the server, so `pytest tests` is not affected by these settings."""
+    if settings.server_url and settings.provisions and not settings.admin_client_secret:
+        return ("--provisioning aidbox needs the admin client's secret: set CONFORMANCE_ADMIN_CLIENT_SECRET "
+                "(or --admin-client-secret), or use --provisioning none with a pre-registered client")
+    if not settings.provisions and not (settings.client_id and settings.client_secret):
+        return ("--provisioning none needs the pre-registered client: set CONFORMANCE_CLIENT_ID and "
+                "CONFORMANCE_CLIENT_SECRET (or --client-id/--client-secret)")
+    return None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     settings = settings_from_config(config)
     registry = SecretRegistry()
@@ -67,6 +79,8 @@ def run_id() -> str:
 @pytest.fixture(scope="session")
 def server(settings, secret_registry):
     """(server URL, admin credentials): the user's server, or the embedded reference server."""
+    if problem := usage_problem(settings):
+        pytest.exit(problem, returncode=pytest.ExitCode.USAGE_ERROR)
     if settings.server_url:
         admin = None
         if settings.admin_client_secret:
