@@ -206,7 +206,7 @@ def bundle_has_total(bundle: dict) -> None:
 @check("FHIR-SEARCH-SELF-LINK")
 def bundle_has_self_link(bundle: dict) -> None:
     """FHIR R4 search: a searchset carries a self link saying which parameters were applied."""
-    if not any(isinstance(l, dict) and l.get("relation") == "self" for l in bundle.get("link") or []):
+    if not any(isinstance(link, dict) and link.get("relation") == "self" for link in bundle.get("link") or []):
         raise Violation("a link with relation 'self'", repr(bundle.get("link")))
 
 

@@ -62,7 +62,7 @@ def refusal_leaks_resources(http) -> bool:
 
 
 def next_link(http, query: str) -> str | None:
-    return next((l["url"] for l in bundle(http, query)["link"] if l["relation"] == "next"), None)
+    return next((link["url"] for link in bundle(http, query)["link"] if link["relation"] == "next"), None)
 
 
 PROBES = {
