@@ -4,6 +4,7 @@ and raises Violation(expected, actual) when the server breaks it. Levels live in
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from urllib.parse import parse_qsl, urlsplit
@@ -26,10 +27,20 @@ def _media_type(exchange: Exchange) -> str:
     return (exchange.header("content-type") or "").split(";")[0].strip().lower()
 
 
+def _entries(bundle) -> list:
+    entries = bundle.get("entry") if isinstance(bundle, dict) else None
+    return entries if isinstance(entries, list) else []
+
+
+def _search_mode(entry) -> str | None:
+    search = entry.get("search") if isinstance(entry, dict) else None
+    return search.get("mode") if isinstance(search, dict) else None
+
+
 def _match_entries(bundle: dict) -> list[dict]:
-    """Entries that are search matches (not included resources or outcome messages)."""
-    return [e for e in bundle.get("entry") or [] if isinstance(e, dict)
-            and (e.get("search") or {}).get("mode") not in ("include", "outcome")]
+    """Entries that count as matches: every entry but an outcome message. The suite never asks for
+    _include, so an entry marked "include" is a match in disguise and still counts against _count."""
+    return [e for e in _entries(bundle) if isinstance(e, dict) and _search_mode(e) != "outcome"]
 
 
 # --- success -------------------------------------------------------------------------------------
@@ -132,7 +143,7 @@ def page_within_count(bundle: dict, count: int) -> None:
 
 def self_link_params(bundle: dict) -> set[str]:
     """The search parameters the server says it applied (FHIR R4 search §3.1.1.6: encoded in the self link)."""
-    for link in bundle.get("link") or []:
+    for link in _links(bundle):
         if isinstance(link, dict) and link.get("relation") == "self" and isinstance(link.get("url"), str):
             return {name for name, _value in parse_qsl(urlsplit(link["url"]).query, keep_blank_values=True)}
     return set()
@@ -153,8 +164,9 @@ def matches_carry_code(bundle: dict, resource_type: str, system: str, code: str)
     """Seed Step 3: every match of code=4548-4 is an Observation carrying that code."""
     wrong = []
     for entry in _match_entries(bundle):
-        resource = entry.get("resource") or {}
-        codings = (resource.get("code") or {}).get("coding") or []
+        resource = entry.get("resource") if isinstance(entry.get("resource"), dict) else {}
+        code_element = resource.get("code") if isinstance(resource.get("code"), dict) else {}
+        codings = code_element.get("coding") if isinstance(code_element.get("coding"), list) else []
         has_code = any(isinstance(c, dict) and c.get("code") == code and c.get("system") in (system, None)
                        for c in codings)
         if resource.get("resourceType") != resource_type or not has_code:
@@ -167,20 +179,23 @@ def matches_carry_code(bundle: dict, resource_type: str, system: str, code: str)
 @check("FHIR-SEARCH-MODE")
 def entries_have_match_mode(bundle: dict) -> None:
     """FHIR R4 search: each entry says why it is there; matches carry search.mode = match."""
-    missing = [str(i) for i, e in enumerate(bundle.get("entry") or [])
-               if not isinstance(e, dict) or (e.get("search") or {}).get("mode") is None]
-    if missing:
-        raise Violation("search.mode on every entry (match for matches)", f"missing on entry {', '.join(missing)}")
+    wrong = [f"entry {i}: {_search_mode(e)!r}" for i, e in enumerate(_entries(bundle)) if _search_mode(e) != "match"]
+    if wrong:
+        raise Violation("search.mode 'match' on every entry (the suite asked for no _include)", "; ".join(wrong))
 
 
 @check("FHIR-BUNDLE-FULLURL")
 def entries_have_absolute_full_url(bundle: dict) -> None:
-    """FHIR R4 Bundle: entry.fullUrl is an absolute URL ending with the resource's type and id."""
+    """FHIR R4 Bundle: entry.fullUrl is an absolute URL (or a URN); a RESTful one ends with the resource's
+    type and id."""
     wrong = []
-    for index, entry in enumerate(bundle.get("entry") or []):
+    for index, entry in enumerate(_entries(bundle)):
         full_url = entry.get("fullUrl") if isinstance(entry, dict) else None
-        resource = (entry.get("resource") if isinstance(entry, dict) else None) or {}
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        resource = resource if isinstance(resource, dict) else {}
         tail = f"/{resource.get('resourceType')}/{resource.get('id')}"
+        if isinstance(full_url, str) and full_url.startswith(("urn:uuid:", "urn:oid:")):
+            continue  # FHIR R4 Bundle: "the fullURL might be a URN"; the id rule is for RESTful URLs
         if not isinstance(full_url, str) or not urlsplit(full_url).scheme or not full_url.endswith(tail):
             wrong.append(f"entry {index}: {full_url!r} (expected an absolute URL ending {tail})")
     if wrong:
@@ -206,7 +221,7 @@ def bundle_has_total(bundle: dict) -> None:
 @check("FHIR-SEARCH-SELF-LINK")
 def bundle_has_self_link(bundle: dict) -> None:
     """FHIR R4 search: a searchset carries a self link saying which parameters were applied."""
-    if not any(isinstance(link, dict) and link.get("relation") == "self" for link in bundle.get("link") or []):
+    if not any(isinstance(link, dict) and link.get("relation") == "self" for link in _links(bundle)):
         raise Violation("a link with relation 'self'", repr(bundle.get("link")))
 
 
@@ -233,12 +248,17 @@ def search_reporting_checks(bundle: dict, *, fhir_base_url: str):
 
 def match_ids(bundle: dict) -> list[str]:
     """'Type/id' of every match in a page, in order."""
-    return [f"{(e.get('resource') or {}).get('resourceType')}/{(e.get('resource') or {}).get('id')}"
-            for e in _match_entries(bundle)]
+    resources = [e.get("resource") for e in _match_entries(bundle)]
+    return [f"{r.get('resourceType')}/{r.get('id')}" if isinstance(r, dict) else "(no resource)" for r in resources]
+
+
+def _links(bundle) -> list:
+    links = bundle.get("link") if isinstance(bundle, dict) else None
+    return links if isinstance(links, list) else []
 
 
 def next_link(bundle: dict) -> str | None:
-    for link in bundle.get("link") or []:
+    for link in _links(bundle):
         if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
             return link["url"]
     return None
@@ -427,15 +447,23 @@ def refusal_carries_no_data(exchange: Exchange, resource_ids: Iterable[str]) -> 
         raise Violation("a refusal without resource data", ", ".join(leaks), exchange=exchange)
 
 
+_VOLATILE_TOKEN = re.compile(r"\b(?=[0-9a-fA-F:.-]*\d)[0-9a-fA-F:.-]{6,}\b")
+
+
 @check("NO-CLIENT-ENUMERATION")
 def refusals_alike(unknown: Exchange, wrong: Exchange, unknown_id: str, known_id: str) -> None:
     """An unknown client id and a wrong secret are refused alike: no way to learn which ids exist."""
     def shape(exchange: Exchange, client_id: str):
+        """What a client can tell refusals apart by: status, challenge schemes and body, with the client id
+        and volatile tokens (request ids, timestamps: runs of hex with a digit) blanked out."""
         body = exchange.json()
         if isinstance(body, dict):
-            body = {k: v for k, v in body.items() if k not in ("id", "meta")}
-        text = repr(body) if body is not None else exchange.text
-        return (exchange.status, exchange.header("www-authenticate"), text.replace(client_id, "<client-id>"))
+            text = json.dumps({k: v for k, v in body.items() if k not in ("id", "meta")}, sort_keys=True)
+        else:
+            text = exchange.text
+        text = _VOLATILE_TOKEN.sub("#", text.replace(client_id, "<client-id>"))
+        schemes = challenge_schemes(exchange.response.headers.get_list("www-authenticate")) if exchange.response else None
+        return exchange.status, schemes, text
 
     unknown_shape, wrong_shape = shape(unknown, unknown_id), shape(wrong, known_id)
     if unknown_shape != wrong_shape:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import secrets as random_source
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 SECRET_ALPHABET = string.ascii_letters + string.digits
 
@@ -33,7 +33,7 @@ class Credentials:
     """A client id and secret the suite sends."""
 
     client_id: str
-    secret: str
+    secret: str = field(repr=False)  # never in a repr, so never in a traceback
 
     def header(self) -> str:
         return basic_header(self.client_id, self.secret)

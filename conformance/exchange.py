@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
@@ -23,9 +23,9 @@ class Exchange:
 
     method: str
     url: str
-    request_headers: dict[str, str]
-    request_body: str
-    response: httpx.Response | None
+    request_headers: dict[str, str] = field(repr=False)  # carries Authorization: never in a repr
+    request_body: str = field(repr=False)
+    response: httpx.Response | None = field(repr=False)
     error: str | None = None
 
     @property
@@ -83,6 +83,10 @@ class HttpAgent:
         if path_or_url.startswith(("http://", "https://")):
             return path_or_url
         return self.server_url + path_or_url
+
+    def resolve(self, link: str, page_url: str) -> str:
+        """A link as the server gave it (absolute, or relative to the page it was on), made absolute."""
+        return urljoin(page_url, link)
 
     def send(self, method: str, path_or_url: str, *, headers: dict[str, str] | None = None,
              json_body=None) -> Exchange:

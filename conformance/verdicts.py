@@ -92,6 +92,13 @@ class Verdict:
             except Violation as violation:
                 if message := self._judge(violation):
                     failures.setdefault(violation.requirement_id, message)
+            except Exception as error:  # noqa: BLE001 - an answer a check cannot even read breaks its requirement
+                violation = Violation("an answer this check can read", f"{type(error).__name__}: {error}",
+                                      requirement_id=getattr(check_function, "requirement_id", None))
+                if violation.requirement_id is None:
+                    raise
+                if message := self._judge(violation):
+                    failures.setdefault(violation.requirement_id, message)
         if failures:
             raise ConformanceFailure("\n\n".join(failures.values()), tuple(failures))
 

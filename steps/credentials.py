@@ -60,7 +60,8 @@ def _(form: str, control, search_with, secret_registry) -> Attempt:
         header = basic_header(control.credentials.client_id, control.credentials.secret, scheme=spelling)
         return Attempt(search_with(header), [control.credentials.secret], checks.scheme_spelling_accepted)
     header = HEADER_FORMS[form](control.credentials)
-    secret_registry.add(header)
+    if header and " " in header:  # its token part may be a credential the registry cannot otherwise see
+        secret_registry.add(header.split(" ", 1)[1])
     return Attempt(search_with(header), [control.credentials.secret],
                    not_served=NOT_SERVED_BECAUSE.get(form, checks.request_not_served))
 
