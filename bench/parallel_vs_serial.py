@@ -145,6 +145,10 @@ def main() -> int:
           f" last scenario ended at {last_end:.2f}s; exit at {p_run['seconds']:.2f}s")
     print(f"  -n {args.workers} lower bound (this start-up, per-session requests, scenarios spread perfectly):"
           f" {bound:.2f}s, so a speed-up of at most {s_run['seconds'] / bound:.2f}x")
+    cap = s_requests / (per_session + (s_requests - per_session) / args.workers)
+    print(f"  even with free start-up and any latency, the busiest worker sends at least"
+          f" {per_session + (s_requests - per_session) / args.workers:.1f} of the {s_requests} requests:"
+          f" speed-up at most {cap:.2f}x")
     print(f"  verdict digest {verdict_digest(reference)} (compare between invocations)")
     return 0
 
