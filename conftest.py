@@ -5,6 +5,7 @@ Nothing else lives here: fixtures and hooks are in conformance.plugin, steps in 
 
 pytest_plugins = [
     "conformance.plugin",
+    "conformance.reporting",
     "steps.common",
     "steps.clients",
     "steps.credentials",
@@ -30,6 +31,12 @@ def pytest_addoption(parser):
         help="its secret; prefer env CONFORMANCE_CLIENT_SECRET")
     add("--fhir-version", default="R4", choices=("R4", "R4B", "R5"), help="FHIR version of the server [R4]")
     add("--fail-on-should", action="store_true", help="SHOULD failures fail the run too")
+    add("--waivers", default=None, metavar="FILE",
+        help="YAML or JSON file of known failures to accept, by requirement id, each with a reason; "
+             "a waived requirement that now holds fails the run as a stale waiver")
+    add("--spec-report", default=None, metavar="FILE", help="write a self-contained HTML spec report")
+    add("--spec-summary", default=None, metavar="FILE",
+        help="write a Markdown summary (fits a CI job summary, e.g. $GITHUB_STEP_SUMMARY)")
     add("--http-timeout", default=10.0, type=float, metavar="S", help="per-request timeout in seconds [10]")
     add("--ca-bundle", default=None, metavar="FILE", help="CA certificates to verify the server with")
     add("--insecure", action="store_true", help="do not verify the server's TLS certificate (prints a warning)")

@@ -172,9 +172,5 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    should = config.stash.get(WARNINGS_KEY, [])
-    if should:
-        terminalreporter.section("SHOULD requirements not met (warnings; --fail-on-should makes them fail)")
-        for nodeid, message in should:
-            terminalreporter.write_line(f"{nodeid}\n  " + message.splitlines()[0])
+# The verdict at the end of the terminal output (failures, then SHOULD warnings, waivers and skips) is
+# printed by conformance.reporting, which also writes the spec reports and sets the exit code.

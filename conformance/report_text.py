@@ -1,0 +1,97 @@
+"""The verdict at the end of the terminal output: failures first, then warnings, stale waivers, waived
+failures and skips, each with the requirement id and a one-line cause, then the counts and what the exit
+code means."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from conformance.outcomes import OUTCOMES, SKIP, RunResult, ScenarioRecord
+from conformance.register import load_register
+
+CAUSE_WIDTH = 220  # a cause is one line; a server's long answer is cut
+
+
+def _level(requirement_id: str) -> str:
+    requirement = load_register().get(requirement_id)
+    return requirement.level if requirement else "?"
+
+
+def one_line(text: str, width: int = CAUSE_WIDTH) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def scenario_name(record: ScenarioRecord) -> str:
+    return f"{record.feature} › {record.title}" if record.feature else record.title
+
+
+def _count(items, noun: str) -> str:
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
+
+
+def summary_lines(result: RunResult, fail_on_should: bool = False) -> list[tuple[str, dict]]:
+    lines: list[tuple[str, dict]] = []
+    red, yellow, plain = {"red": True}, {"yellow": True}, {}
+
+    failures = result.failures()
+    if failures:
+        scenarios = {record.nodeid for record, _, _ in failures}
+        gate = "MUST, or SHOULD with --fail-on-should" if fail_on_should else "MUST"
+        lines.append((f"FAILED ({gate}): {_count(failures, 'finding')} in {_count(scenarios, 'scenario')}",
+                      {"red": True, "bold": True}))
+        for record, rid, finding in failures:
+            if rid:
+                lines.append((f"  FAIL  [{finding.level if finding else _level(rid)}] {rid}  {scenario_name(record)}", red))
+                lines.append((f"        {one_line(finding.one_line() if finding else record.cause)}", plain))
+            else:
+                lines.append((f"  FAIL  (no requirement: the scenario errored)  {scenario_name(record)}", red))
+                lines.append((f"        {one_line(record.cause)}", plain))
+
+    warnings = result.warnings()
+    if warnings:
+        scenarios = {record.nodeid for record, _, _ in warnings}
+        lines.append((f"WARNINGS (SHOULD; they do not fail the run unless --fail-on-should): "
+                      f"{_count(warnings, 'finding')} in {_count(scenarios, 'scenario')}", {"yellow": True, "bold": True}))
+        for record, rid, finding in warnings:
+            lines.append((f"  WARN  [{finding.level if finding else _level(rid)}] {rid}  {scenario_name(record)}", yellow))
+            lines.append((f"        {one_line(finding.one_line() if finding else record.cause)}", plain))
+
+    stale = result.stale_waivers()
+    if stale:
+        lines.append((f"STALE WAIVERS (fail the run): {_count(stale, 'waived requirement')} now hold; "
+                      "remove them from the waivers file", {"red": True, "bold": True}))
+        for status in stale:
+            rid = status.waiver.requirement_id
+            lines.append((f"  STALE [{_level(rid)}] {rid}  {one_line(status.explanation)}", red))
+
+    waived = result.waived()
+    if waived:
+        scenarios = {record.nodeid for record, _, _ in waived}
+        lines.append((f"WAIVED (known failures, accepted by the waivers file): {_count(waived, 'finding')} in "
+                      f"{_count(scenarios, 'scenario')}", {"bold": True}))
+        for record, rid, waiver in waived:
+            lines.append((f"  WAIVED [{_level(rid)}] {rid}  {scenario_name(record)}", plain))
+            lines.append((f"        waiver: {one_line(waiver.reason)}", plain))
+    for status in result.waiver_statuses():
+        if status.state == "unconfirmed":
+            lines.append((f"  note: waiver {status.waiver.requirement_id} not confirmed: {one_line(status.explanation)}",
+                          plain))
+
+    skipped = result.with_outcome(SKIP)
+    if skipped:
+        lines.append((f"SKIPPED: {_count(skipped, 'scenario')}, by reason", {"bold": True}))
+        by_reason: dict[str, list[ScenarioRecord]] = defaultdict(list)
+        for record in skipped:
+            by_reason[one_line(record.cause)].append(record)
+        for reason, records in by_reason.items():
+            lines.append((f"  SKIP  {reason}", plain))
+            for record in records:
+                ids = ", ".join(record.requirement_ids) or "no requirement"
+                lines.append((f"        {scenario_name(record)}  [{ids}]", plain))
+
+    counts = result.counts()
+    tally = " · ".join(f"{counts[outcome]} {outcome}" for outcome in OUTCOMES)
+    lines.append((f"{tally}  →  {result.gate_explanation()} (exit {0 if result.passed else 1})",
+                  {"green": True, "bold": True} if result.passed else {"red": True, "bold": True}))
+    return lines

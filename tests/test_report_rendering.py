@@ -1,0 +1,129 @@
+"""The HTML report, the Markdown summary and the terminal verdict, rendered from made-up records: order,
+grouping, escaping, self-containment, and redaction of whatever the run put in them."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conformance.outcomes import RunResult, ScenarioRecord, Step, Waiver, judge
+from conformance.redaction import SecretRegistry
+from conformance.register import load_register
+from conformance.report_html import render_html
+from conformance.report_markdown import render_markdown
+from conformance.report_text import summary_lines
+
+SECRET = "s3cretValueNobodyMaySee42xyz"
+MUST_ID, SHOULD_ID, SKIPPED_ID = "RFC7617-2-VALIDATE", "RFC9110-11.4-401", "RFC9110-11.1-SCHEME"
+FACTS = {"server": "https://fhir.example.org", "fhir_base": "/fhir", "fhir_version": "R4", "provisioning": "aidbox",
+         "fail_on_should": False, "waivers_file": "", "started": "2030-01-01 00:00:00 UTC", "duration": 7.25,
+         "workers": 0}
+
+
+def message(rid: str, level: str, actual: str) -> str:
+    return f"[{level}] {rid} (src): text\n  expected: a refusal (4xx)\n  actual:   {actual}\n  see: url"
+
+
+def records() -> list[ScenarioRecord]:
+    steps = [Step("Given", "a client whose own credentials are accepted", "passed", background=True),
+             Step("When", "the client authenticates with a wrong secret", "passed"),
+             Step("Then", "the client is refused as unauthenticated", "failed")]
+    failing = ScenarioRecord(
+        nodeid="steps/test_credentials.py::test_wrong", title="A wrong secret is refused", order=0,
+        feature="Wrong credentials are refused", feature_description="RFC 7617 §2.", feature_file="credentials/w.feature",
+        rule="Only the exact registered secret is accepted", steps=steps, requirement_ids=[MUST_ID, SHOULD_ID],
+        phase_outcomes={"setup": "passed", "call": "failed", "teardown": "passed"}, failed_ids=[MUST_ID],
+        failure_message=message(MUST_ID, "MUST", f"status 200 | echoed {SECRET} <script>alert(1)</script>"),
+        warnings=[message(SHOULD_ID, "SHOULD", "status 403")],
+        exchanges=[{"actor": "client", "method": "GET", "url": "https://fhir.example.org/fhir/Observation",
+                    "request_headers": [["authorization", f"Basic {SECRET}"]], "request_body": "",
+                    "status": 200, "reason": "OK", "response_headers": [["content-type", "application/fhir+json"]],
+                    "response_body": f'{{"diagnostics": "root:{SECRET}", "x": "<img src=x>"}}', "error": ""}])
+    skipped = ScenarioRecord(
+        nodeid="steps/test_credentials.py::test_scheme", title="The scheme is case-insensitive", order=1,
+        feature="Credentials encoded as RFC 7617 allows are accepted", feature_file="credentials/e.feature",
+        steps=[Step("Given", "a client", "skipped"), Step("Then", "the client is served", "not run")],
+        requirement_ids=[SKIPPED_ID], phase_outcomes={"setup": "passed", "call": "skipped", "teardown": "passed"},
+        skip_reason="control failed: a wrong secret was not refused (200)")
+    passing = ScenarioRecord(
+        nodeid="steps/test_seed.py::test_search", title="The documented search answers a searchset", order=2,
+        feature="Searching the FHIR API", feature_file="seed/s.feature", requirement_ids=["SEED-SEARCH-BASIC"],
+        phase_outcomes={"setup": "passed", "call": "passed", "teardown": "passed"})
+    return [judge(r, {}) for r in (failing, skipped, passing)]
+
+
+@pytest.fixture
+def redact():
+    registry = SecretRegistry()
+    registry.add(SECRET)
+    return registry.redact
+
+
+@pytest.fixture
+def result():
+    return RunResult(records(), {})
+
+
+def test_html_is_one_self_contained_page(result, redact):
+    page = render_html(result, FACTS, redact)
+    assert page.startswith("<!DOCTYPE html>")
+    tags = {tag.lower() for tag in re.findall(r"<([a-zA-Z]+)[\s>]", page)}
+    assert not tags & {"script", "link", "img", "iframe", "object", "embed", "frame", "video", "audio"}, tags
+    assert not re.search(r"<[^>]*\s(src|srcset)=", page)
+    assert page.count("<style>") == 1 and "@import" not in page and "url(" not in page
+    hrefs = re.findall(r'href="([^"]+)"', page)
+    assert all(h.startswith("#") or h in {r.url for r in load_register().values()} for h in hrefs), hrefs
+
+
+def test_html_has_no_secret_and_escapes_what_the_server_sent(result, redact):
+    page = render_html(result, FACTS, redact)
+    assert SECRET not in page
+    assert "[REDACTED]" in page
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
+    assert "<img src=x>" not in page
+
+
+def test_html_puts_the_verdict_and_failures_first_then_every_scenario_by_feature_rule_and_step(result, redact):
+    page = render_html(result, FACTS, redact)
+    order = [page.index(marker) for marker in (
+        "Failed: 1 requirement broke in 1 scenario", 'id="failures"', 'id="warnings"', 'id="skipped"',
+        'id="scenarios"', "Feature: Wrong credentials are refused", "Rule: Only the exact registered secret",
+        'class="title">A wrong secret is refused', 'id="requirements"')]
+    assert order == sorted(order)
+    for fact in ("https://fhir.example.org", "R4", "2030-01-01 00:00:00 UTC", "7.2 s"):
+        assert fact in page
+    assert '<li class="failed"' in page and '<li class="notrun"' in page and '<li class="skipped"' in page
+    assert load_register()[MUST_ID].url in page
+    assert "a refusal (4xx)" in page and "status 200" in page  # expected and actual
+    assert "control failed: a wrong secret was not refused (200)" in page
+
+
+def test_markdown_summary_is_short_escaped_and_redacted(result, redact):
+    summary = render_markdown(result, FACTS, redact)
+    assert summary.startswith("## ❌ ")
+    assert SECRET not in summary
+    assert "status 200 \\| echoed [REDACTED]" not in summary  # [ and ] are escaped for Markdown
+    assert "status 200 \\| echoed \\[REDACTED\\]" in summary
+    assert "<script>" not in summary
+    for table_row in [line for line in summary.splitlines() if line.startswith("| [")]:
+        assert table_row.count(" | ") + 2 == table_row.count("|") - table_row.count("\\|")
+    assert summary.index("### Failures (MUST)") < summary.index("### Warnings (SHOULD)") < summary.index("Skipped")
+
+
+def test_terminal_verdict_lists_failures_then_warnings_then_waivers_then_skips():
+    waivers = {"SEED-SEARCH-BASIC": Waiver("SEED-SEARCH-BASIC", "was broken"),
+               "NO-DATA-IN-REFUSAL": Waiver("NO-DATA-IN-REFUSAL", "known")}
+    scenarios = records()
+    waived = ScenarioRecord(nodeid="t::w", title="Waived one", requirement_ids=["NO-DATA-IN-REFUSAL"],
+                            phase_outcomes={"setup": "passed", "call": "failed", "teardown": "passed"},
+                            failed_ids=["NO-DATA-IN-REFUSAL"], failure_message=message("NO-DATA-IN-REFUSAL", "MUST", "x"))
+    result = RunResult([judge(r, waivers) for r in scenarios + [waived]], waivers)
+    text = "\n".join(line for line, _ in summary_lines(result))
+    order = [text.index(marker) for marker in (f"FAIL  [MUST] {MUST_ID}", f"WARN  [SHOULD] {SHOULD_ID}",
+                                               "STALE [MUST] SEED-SEARCH-BASIC", "WAIVED [MUST] NO-DATA-IN-REFUSAL",
+                                               "SKIP  control failed")]
+    assert order == sorted(order)
+    assert "expected a refusal (4xx); got status 200" in text
+    assert text.splitlines()[-1].startswith("1 fail · 0 warn · 1 waived · 1 skip · 1 pass")
+    assert text.splitlines()[-1].endswith("(exit 1)")
