@@ -6,6 +6,7 @@ Nothing else lives here: fixtures and hooks are in conformance.plugin, steps in 
 pytest_plugins = [
     "conformance.plugin",
     "conformance.reporting",
+    "conformance.secrets_dump",
     "steps.common",
     "steps.clients",
     "steps.credentials",

@@ -1,0 +1,106 @@
+"""Nothing secret, anywhere (DESIGN.md §5, issue 4): run the suite with every output option, once against
+the clean reference server and once against faults that make many scenarios fail -- among them a
+server that echoes the credentials in its error bodies and one that returns plain secrets from the
+admin API -- and search the terminal output and every file written for every secret the run sent.
+
+The secrets come from the run itself: with CONFORMANCE_SECRETS_DUMP set, conformance.secrets_dump
+records every credential that went over the wire (not what the redactor was told), so a secret the
+redactor never learned of would be found here too."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from conformance.secrets_dump import DUMP_ENV, credential_values, read_dump
+from tests.suite_runner import SuiteRun, reference_server, run_suite
+
+FAILING_FAULTS = ("echo-secret-in-error", "no-www-authenticate", "plain-secret-returned", "crash-on-malformed-header")
+MIN_FORM = 8
+
+
+def every_output_option(workdir: Path) -> tuple[str, ...]:
+    return ("-rA", f"--spec-report={workdir / 'report.html'}", f"--spec-summary={workdir / 'summary.md'}",
+            f"--cucumberjson={workdir / 'cucumber.json'}")
+
+
+def forms(secret: str) -> dict[str, str]:
+    """How a secret can appear in text: as sent, base64-encoded, JSON- and HTML/XML-escaped, URL-encoded."""
+    candidates = {
+        "plain": secret,
+        "base64": base64.b64encode(secret.encode("utf-8")).decode("ascii"),
+        "json-escaped": json.dumps(secret)[1:-1],
+        "html-escaped": html.escape(secret),
+        "url-encoded": quote(secret, safe=""),
+    }
+    return {kind: form for kind, form in candidates.items() if len(form) >= MIN_FORM}
+
+
+def leaks(run: SuiteRun, secrets: set[str]) -> list[str]:
+    """Where any form of any secret appears; described without the secret itself."""
+    texts = {"terminal output": run.output, **run.files}
+    found = []
+    for number, secret in enumerate(sorted(secrets)):
+        for kind, form in forms(secret).items():
+            for name, text in texts.items():
+                if (at := text.find(form)) >= 0:
+                    found.append(f"secret #{number} ({len(secret)} chars) {kind} in {name} at offset {at}: "
+                                 f"...{text[max(0, at - 60):at]!r}")
+    return found
+
+
+def run_with_dump(faults: tuple[str, ...], tmp_path: Path, monkeypatch, *extra: str) -> tuple[SuiteRun, set[str]]:
+    workdir, dump = tmp_path / "outputs", tmp_path / "sent-secrets.jsonl"
+    workdir.mkdir()
+    monkeypatch.setenv(DUMP_ENV, str(dump))
+    with reference_server(*faults) as (url, admin_secret):
+        run = run_suite(url, admin_secret, workdir, *every_output_option(workdir), *extra)
+    sent = read_dump(dump) if dump.exists() else set()
+    assert admin_secret in sent, "the dump did not see the admin's requests: the search below would prove little"
+    return run, sent | {admin_secret}
+
+
+def assert_every_output_written(run: SuiteRun) -> None:
+    written = {Path(name).name for name, text in run.files.items() if text.strip()}
+    assert {"junit.xml", "report.html", "summary.md", "cucumber.json"} <= written, (written, run.output[-2000:])
+
+
+def test_no_secret_in_any_output_of_a_passing_run(tmp_path, monkeypatch):
+    run, secrets = run_with_dump((), tmp_path, monkeypatch)
+    assert run.returncode == 0, run.output[-3000:]
+    assert_every_output_written(run)
+    assert len(secrets) >= 20, f"only {len(secrets)} secrets seen on the wire"
+    found = leaks(run, secrets)  # a list that names where, never what: the assertion shows it
+    assert not found, "\n".join(found)
+
+
+def test_no_secret_in_any_output_of_a_failing_run_whose_server_echoes_secrets(tmp_path, monkeypatch):
+    run, secrets = run_with_dump(FAILING_FAULTS, tmp_path, monkeypatch, "-n", "2")
+    assert run.returncode == 1, run.output[-3000:]
+    assert len(run.with_outcome("failed")) >= 10, run.outcomes  # failure messages were exercised
+    assert_every_output_written(run)
+    report = next(text for name, text in run.files.items() if name.endswith("report.html"))
+    assert "[REDACTED]" in report
+    found = leaks(run, secrets)
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("Basic " + base64.b64encode(b"client-one:TopSecretValue1").decode(), {"client-one:TopSecretValue1", "TopSecretValue1"}),
+    ('"Basic ' + base64.b64encode(b"client-one:TopSecretValue1").decode() + '"', {"TopSecretValue1"}),
+    ("Basic " + base64.b64encode(b"client-one:TopSecretValue1").decode() + " extra", {"TopSecretValue1"}),
+    ("Basic Y2xp.ZW50LW9uZTpUb3BTZWNyZXRWYWx1ZTE=", {"TopSecretValue1"}),  # not base64: a '.' inserted
+    ("Basic " + base64.b64encode(b"client-oneTopSecretValue1").decode(), {"client-oneTopSecretValue1"}),
+])
+def test_the_dump_takes_the_secret_out_of_any_header_form(value, expected):
+    assert expected <= credential_values(value)
+
+
+def test_the_dump_skips_credentials_that_carry_no_secret():
+    assert credential_values("Basic " + base64.b64encode(b"client-one:").decode()) == set()
+    assert credential_values("Basic") == set()
