@@ -14,7 +14,7 @@ from conformance.provisioning import Provisioner, new_run_id
 from conformance.redaction import SecretRegistry
 from conformance.register import load_register
 from conformance.settings import Settings, settings_from_config
-from conformance.verdicts import ShouldWarning, Verdict
+from conformance.verdicts import ConformanceFailure, ShouldWarning, Verdict
 
 REGISTRY_KEY = pytest.StashKey[SecretRegistry]()
 SETTINGS_KEY = pytest.StashKey[Settings]()
@@ -161,7 +161,10 @@ def pytest_runtest_makereport(item, call):
     """Every report passes through the one redaction function before anything prints or stores it."""
     report = yield
     redact = item.config.stash[REGISTRY_KEY].redact
-    if report.longrepr is not None:
+    if call.excinfo is not None and call.excinfo.errisinstance(ConformanceFailure):
+        # The failure message says it all (requirement, expected, actual, the exchange); a traceback would
+        # add step arguments' reprs, which pytest truncates past what redaction can recognise.
+        report.longrepr = str(call.excinfo.value)
         if isinstance(report.longrepr, tuple):
             path, line, reason = report.longrepr
             report.longrepr = (path, line, redact(reason))
