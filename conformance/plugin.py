@@ -165,6 +165,7 @@ def pytest_runtest_makereport(item, call):
         # The failure message says it all (requirement, expected, actual, the exchange); a traceback would
         # add step arguments' reprs, which pytest truncates past what redaction can recognise.
         report.longrepr = str(call.excinfo.value)
+    if report.longrepr is not None:
         if isinstance(report.longrepr, tuple):
             path, line, reason = report.longrepr
             report.longrepr = (path, line, redact(reason))
