@@ -50,15 +50,16 @@ class Exchange:
         """A redacted, curl-like account of the exchange, fit for a failure message or a report."""
         lines = [f"> {self.method} {self.url}"]
         lines += [f"> {name}: {value}" for name, value in self.request_headers.items()]
+        # Bodies are redacted before they are cut: a secret cut in two would match no registered form.
         if self.request_body:
-            lines.append(f"> {_trim(self.request_body)}")
+            lines.append(f"> {_trim(redactor.redact(self.request_body))}")
         if self.response is None:
             lines.append(f"< no response: {self.error}")
         else:
             lines.append(f"< {self.response.status_code} {self.response.reason_phrase}")
             lines += [f"< {name}: {value}" for name, value in self.response.headers.items()]
             if self.response.content:
-                lines.append(f"< {_trim(self.text)}")
+                lines.append(f"< {_trim(redactor.redact(self.text))}")
         return redactor.redact("\n".join(lines))
 
 

@@ -104,3 +104,21 @@ def test_the_dump_takes_the_secret_out_of_any_header_form(value, expected):
 def test_the_dump_skips_credentials_that_carry_no_secret():
     assert credential_values("Basic " + base64.b64encode(b"client-one:").decode()) == set()
     assert credential_values("Basic") == set()
+
+
+@pytest.mark.parametrize("offset", range(-30, 5))
+def test_a_secret_across_the_cut_of_a_long_body_is_not_shown_in_part(offset):
+    """Exchange.describe shortens bodies; it must redact first, or the part of a secret before the cut stays."""
+    import httpx
+
+    from conformance.exchange import BODY_SHOWN, Exchange
+    from conformance.redaction import SecretRegistry
+
+    secret = "zXy8Pw3vLm2Nk7Rt5Hs9Jd4Gf6Bc1Va"
+    body = "x" * (BODY_SHOWN + offset) + secret + " and more"
+    request = httpx.Request("POST", "http://server.test/Client")
+    exchange = Exchange("POST", str(request.url), {}, body, httpx.Response(401, request=request, text=body))
+    registry = SecretRegistry()
+    registry.add(secret)
+    shown = exchange.describe(registry)
+    assert secret[:8] not in shown
