@@ -179,6 +179,13 @@ class _Page:
         """Text from the run, safe to place in HTML: redacted, then escaped."""
         return html.escape(self.redact(str(value)))
 
+    @staticmethod
+    def doc(value) -> str:
+        """Text of the requirement register (features/requirements.csv): repository content, not output of the
+        run, so it holds none of the run's secrets; only escaped. (The redactor's Authorization rule would
+        blank the register's own quote of the seed, 'authorization: "Basic <base64(id:secret)>"'.)"""
+        return html.escape(str(value))
+
     # --- the top ---------------------------------------------------------------------------------
 
     def verdict(self) -> str:
@@ -285,7 +292,7 @@ class _Page:
             items = "".join(f"<li>{self._scenario_link(record)}<br>"
                             f"<span class=\"seen\">got {self.t(finding.actual if finding else record.cause)}</span></li>"
                             for record, finding in seen)
-            rows.append(f'<tr><td class="req-cell">{self._req(rid)}<div class="src">{self.t(self._source(rid))}</div></td>'
+            rows.append(f'<tr><td class="req-cell">{self._req(rid)}<div class="src">{self.doc(self._source(rid))}</div></td>'
                         f"<td>{'<br>'.join(self.t(e) for e in expected)}</td>"
                         f'<td><ul class="seen-in">{items}</ul></td></tr>')
         return ('<table><tr><th style="width:22%">Requirement</th><th style="width:22%">Expected</th>'
@@ -378,7 +385,7 @@ class _Page:
             rows.append(("Request", finding.request + (f"  →  {finding.response}" if finding.response else "")))
         dl = "".join(f"<dt>{name}</dt><dd>{self.t(value)}</dd>" for name, value in rows if value)
         return (f'<div class="finding {kind}"><div class="head">{heading}: {self._req(finding.requirement_id)}</div>'
-                f'<div>{self.t(self._text(finding.requirement_id))}</div><dl>{dl}</dl></div>')
+                f'<div>{self.doc(self._text(finding.requirement_id))}</div><dl>{dl}</dl></div>')
 
     def _exchanges(self, record: ScenarioRecord) -> str:
         if not record.exchanges:
@@ -419,14 +426,14 @@ class _Page:
             requirement: Requirement = row["requirement"]
             css, label = labels[row["verdict"]]
             scenarios = ", ".join(self._scenario_link(record, short=True) for record in row["scenarios"]) or "—"
-            rows.append(f'<tr><td class="mono"><a href="{self._url(requirement)}">{self.t(requirement.id)}</a></td>'
-                        f'<td><span class="level {self.t(requirement.level)}">{self.t(requirement.level)}</span></td>'
+            rows.append(f'<tr><td class="mono req-cell"><a href="{self._url(requirement)}">{self.doc(requirement.id)}</a></td>'
+                        f'<td><span class="level {self.doc(requirement.level)}">{self.doc(requirement.level)}</span></td>'
                         f'<td><span class="badge {css}">{label}</span></td>'
-                        f"<td>{self.t(requirement.source)}<br><small>{self.t(_shorten(requirement.text, 320))}</small></td>"
+                        f"<td>{self.doc(requirement.source)}<br><small>{self.doc(_shorten(requirement.text, 320))}</small></td>"
                         f"<td>{scenarios}</td></tr>")
         return ('<section id="requirements"><h2>Requirements</h2><p>Every requirement of the register, its '
                 'level in its source, and its verdict in this run. <i>Not checked</i>: no scenario citing it ran '
-                'to the end (skipped or not selected).</p><table><tr><th>Requirement</th><th>Level</th>'
+                'to the end (skipped, not selected, or stopped by another failure).</p><table><tr><th>Requirement</th><th>Level</th>'
                 "<th>Verdict</th><th>Source and text</th><th>Scenarios</th></tr>" + "".join(rows) + "</table></section>")
 
     # --- small pieces ----------------------------------------------------------------------------
@@ -455,8 +462,8 @@ class _Page:
         requirement = self.register.get(rid)
         if requirement is None:
             return f'<span class="mono">{self.t(rid)}</span>'
-        return (f'<span class="level {self.t(requirement.level)}">{self.t(requirement.level)}</span>'
-                f'<a class="mono" href="{self._url(requirement)}" title="{self.t(_shorten(requirement.text, 300))}">'
+        return (f'<span class="level {self.doc(requirement.level)}">{self.doc(requirement.level)}</span>'
+                f'<a class="mono" href="{self._url(requirement)}" title="{self.doc(_shorten(requirement.text, 300))}">'
                 f"{self.t(rid)}</a>")
 
     def _scenario_link(self, record: ScenarioRecord, short: bool = False) -> str:
