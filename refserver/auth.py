@@ -32,6 +32,7 @@ class Credentials:
 
     client_id: str
     secret: str = field(default="", repr=False)
+    scheme: str = "Basic"  # as the client spelled it; only the scheme-spelling-skips-secret fault looks
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,8 @@ def parse_authorization(values: list[str], faults: frozenset[str] = frozenset())
     scheme, token = match.groups()
     if not _scheme_accepted(scheme, faults):
         raise MalformedHeader()
-    return _split_user_pass(_decode_text(_decode_token(token, faults), faults), faults)
+    credentials = _split_user_pass(_decode_text(_decode_token(token, faults), faults), faults)
+    return Credentials(credentials.client_id, credentials.secret, scheme)
 
 
 def _scheme_accepted(scheme: str, faults: frozenset[str]) -> bool:
@@ -185,6 +187,10 @@ class Authenticator:
         """The full-length salted comparison, or whichever weaker one a fault substitutes."""
         given = credentials.secret
         if F.enabled(self._faults, "accept-any-secret"):
+            return True
+        if F.enabled(self._faults, "scheme-spelling-skips-secret") and credentials.scheme != "Basic":
+            return True
+        if F.enabled(self._faults, "admin-secret-opens-any-client") and self._admin.matches(given):
             return True
         if F.enabled(self._faults, "accept-empty-secret") and given == "":
             return True

@@ -13,6 +13,8 @@ FAULTS: dict[str, str] = {
     "secret-case-insensitive": "secrets compared case-insensitively",
     "accept-empty-secret": "an empty secret is accepted for a known client",
     "accept-any-clients-secret": "a known client id with ANY registered client's secret is accepted",
+    "scheme-spelling-skips-secret": 'the secret is not checked when the scheme is spelled other than "Basic" (basic, BASIC)',
+    "admin-secret-opens-any-client": "the admin client's secret is accepted for any client id",
     "ignore-grant-types": 'clients without "basic" in grant_types may use Basic auth',
     "ignore-access-policy": "every authenticated client is allowed (no 403 ever)",
     "no-www-authenticate": "401 responses lack WWW-Authenticate",

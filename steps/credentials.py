@@ -25,6 +25,25 @@ def _(variant: str, control, attempt_as) -> Attempt:
     return attempt_as(Credentials(right.client_id, WRONG_SECRETS[variant](right.secret)), right.secret)
 
 
+@when(parsers.parse("the client authenticates with a wrong secret under the scheme written {spelling}"),
+      target_fixture="attempt")
+def _(spelling: str, control, search_with, secret_registry) -> Attempt:
+    right = control.credentials
+    wrong = wrong_secret_same_length(right.secret)
+    secret_registry.add_credentials(right.client_id, wrong)
+    header = basic_header(right.client_id, wrong, scheme=SCHEME_SPELLINGS[spelling])
+    return Attempt(search_with(header), [wrong, right.secret], client_id=right.client_id)
+
+
+@when("the client authenticates with the administrator's secret", target_fixture="attempt")
+def _(control, server, attempt_as) -> Attempt:
+    """A server must not let one credential (the most powerful one) open every client."""
+    admin = server[1]
+    if admin is None:
+        pytest.skip("not applicable: the run does not know the administrator's secret")
+    return attempt_as(Credentials(control.credentials.client_id, admin.secret), control.credentials.secret)
+
+
 @when("an unknown client id authenticates with the client's secret", target_fixture="attempt")
 def _(control, attempt_as, run_id) -> Attempt:
     unknown_id = f"conf-{run_id}-never-registered-{fresh_secret(6).lower()}"

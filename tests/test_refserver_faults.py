@@ -12,7 +12,8 @@ from refserver.config import ServerConfig
 from refserver.faults import FAULTS, enabled, parse_names
 from refserver.testing import basic, client, register_client
 
-ADMIN = basic("root", "admin-secret")
+ADMIN_SECRET = "admin-secret"
+ADMIN = basic("root", ADMIN_SECRET)
 APP_SECRET = "s3cret-App"
 APP = basic("app", APP_SECRET)
 TOKEN = base64.b64encode(f"app:{APP_SECRET}".encode()).decode()
@@ -72,6 +73,8 @@ PROBES = {
     "secret-case-insensitive": lambda h: status(h, basic("app", APP_SECRET.upper())) == 200,
     "accept-empty-secret": lambda h: status(h, basic("app", "")) == 200,
     "accept-any-clients-secret": lambda h: status(h, basic("app", "0ther-Secret")) == 200,
+    "scheme-spelling-skips-secret": lambda h: status(h, raw("basic " + basic("app", "wrong")["Authorization"].split()[1])) == 200,
+    "admin-secret-opens-any-client": lambda h: status(h, basic("app", ADMIN_SECRET)) == 200,
     "ignore-grant-types": lambda h: status(h, basic("no-basic", "nb-Secret")) == 200,
     "ignore-access-policy": lambda h: status(h, basic("denied", "denied-Secret")) == 200,
     "no-www-authenticate": lambda h: "www-authenticate" not in h.get(OBS).headers,

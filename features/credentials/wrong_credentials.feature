@@ -23,6 +23,17 @@ Feature: Wrong credentials are refused
         | the right one in another letter case     |
         | empty                                    |
 
+    @req:RFC7617-2-VALIDATE @req:RFC9110-11.4-401 @req:RFC9110-11.6.1 @req:RFC9110-11.4-CHALLENGE @req:NO-5XX-ON-BAD-INPUT
+    @req:FHIR-OO-ON-ERROR @req:NO-SECRET-IN-RESPONSE @req:NO-DATA-IN-REFUSAL
+    Scenario Outline: A wrong secret under the scheme written <spelling> is refused
+      When the client authenticates with a wrong secret under the scheme written <spelling>
+      Then the client is refused as unauthenticated
+
+      Examples:
+        | spelling |
+        | basic    |
+        | BASIC    |
+
   Rule: Only a registered client id, with its own secret, is accepted
 
     @req:RFC7617-2-VALIDATE @req:RFC9110-11.4-401 @req:RFC9110-11.6.1 @req:RFC9110-11.4-CHALLENGE @req:NO-5XX-ON-BAD-INPUT
@@ -36,6 +47,12 @@ Feature: Wrong credentials are refused
     Scenario: A client id with another registered client's secret is refused
       Given another registered client
       When the client authenticates with the other client's secret
+      Then the client is refused as unauthenticated
+
+    @req:RFC7617-2-VALIDATE @req:RFC9110-11.4-401 @req:RFC9110-11.6.1 @req:RFC9110-11.4-CHALLENGE @req:NO-5XX-ON-BAD-INPUT
+    @req:FHIR-OO-ON-ERROR @req:NO-SECRET-IN-RESPONSE @req:NO-DATA-IN-REFUSAL
+    Scenario: A client id with the administrator's secret is refused
+      When the client authenticates with the administrator's secret
       Then the client is refused as unauthenticated
 
     @req:NO-CLIENT-ENUMERATION
