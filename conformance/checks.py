@@ -416,8 +416,9 @@ def refused_as_forbidden(exchange: Exchange) -> None:
 
 @check("FHIR-OO-ON-ERROR")
 def refusal_is_operation_outcome(exchange: Exchange) -> None:
-    """FHIR R4 http: an error answer carries an OperationOutcome, with a FHIR or JSON content type."""
-    if exchange.response is None:
+    """FHIR R4 http: an error answer carries an OperationOutcome, with a FHIR or JSON content type.
+    A request that was served is not an error answer: the refusal checks say what is wrong with that."""
+    if exchange.response is None or exchange.status < 400:
         return
     body = exchange.json()
     if _media_type(exchange) not in FHIR_JSON_TYPES or body is None:
