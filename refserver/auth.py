@@ -32,7 +32,7 @@ class Credentials:
 
     client_id: str
     secret: str = field(default="", repr=False)
-    scheme: str = "Basic"  # as the client spelled it; only the scheme-spelling-skips-secret fault looks
+    scheme: str = field(default="Basic", compare=False)  # as spelled; only the scheme-spelling-skips-secret fault looks
 
 
 @dataclass(frozen=True)
