@@ -28,6 +28,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.ArgumentParser, argpars
     parser.add_argument("--db", help="SQLite file (default: in-memory, gone at exit)")
     parser.add_argument("--fault", action="append", default=[], help="enable a fault mode (repeatable)")
     parser.add_argument("--latency-ms", type=int, default=0, help="delay every answer by N ms")
+    parser.add_argument("--token-ttl", type=int, default=300, help="seconds an access token lives [300]")
     parser.add_argument("--list-faults", action="store_true", help="list fault modes and exit")
     return parser, parser.parse_args(argv)
 
@@ -44,6 +45,8 @@ def build_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> S
         parser.error(str(error))
     if args.latency_ms < 0:
         parser.error("--latency-ms must be >= 0")
+    if args.token_ttl <= 0:
+        parser.error("--token-ttl must be > 0")
     return ServerConfig(
         admin_secret=secret,
         admin_client_id=args.admin_client_id,
@@ -52,6 +55,7 @@ def build_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> S
         db_path=args.db,
         faults=faults,
         latency_ms=args.latency_ms,
+        token_ttl=args.token_ttl,
     )
 
 

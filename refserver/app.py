@@ -26,6 +26,7 @@ from .config import ServerConfig
 from .outcomes import Problem, forbidden, json_response, outcome_response, problem_response, unauthorized
 from .policy import is_allowed
 from .search import FILTERS, InvalidSearch, parse_query, searchset, select
+from .smart import SmartEndpoints
 from .store import Store
 
 FHIR_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
@@ -42,10 +43,12 @@ class RefServer:
         self.faults = config.faults
         self.store = Store(config.db_path, keep_plain_secrets=F.keeps_plain_secrets(config.faults))
         self.auth = Authenticator(self.store, config.admin_client_id, config.admin_secret, config.faults)
+        self.smart = SmartEndpoints(self.store, config)  # SMART discovery, token endpoint, Bearer tokens
         self.started = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
     def routes(self) -> list[Route]:
         routes = [
+            *self.smart.routes(),
             Route("/health", self.health, methods=["GET"]),
             Route("/fhir/metadata", self.metadata, methods=["GET"]),
             Route("/fhir/{type}", self._protected(self.fhir_collection), methods=["GET", "POST"]),
@@ -82,7 +85,8 @@ class RefServer:
     def _refusal(self, request: Request) -> Response | None:
         """The 401/403 (or fault-distorted) answer for this request, or None to serve it."""
         try:
-            principal = self.auth.authenticate(request.headers.getlist("authorization"))
+            values = request.headers.getlist("authorization")
+            principal = self.smart.bearer_principal(values) or self.auth.authenticate(values)
         except MalformedHeader:
             if F.enabled(self.faults, "crash-on-malformed-header"):
                 return Response(GARBAGE_500, status_code=500, media_type="text/html")

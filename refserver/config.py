@@ -20,3 +20,4 @@ class ServerConfig:
     db_path: str | None = None
     faults: frozenset[str] = frozenset()
     latency_ms: int = 0
+    token_ttl: int = 300  # seconds an access token of the token endpoint lives (refserver/smart.py)

@@ -46,6 +46,20 @@ FAULTS: dict[str, str] = {
     "next-link-drops-params": "next links keep _count/_offset but drop the other search params",
     "missing-next-link": "no next link even when more matches exist",
     "wrong-content-type": "FHIR responses say content-type text/plain",
+    # the SMART token endpoint and discovery (refserver/smart.py)
+    "token-endpoint-accepts-any-secret": "the token endpoint issues a token for any secret of a known client",
+    "token-invalid-client-as-400": "failed client authentication at the token endpoint answers 400 invalid_request, not 401 invalid_client",
+    "token-missing-no-store": "token responses lack Cache-Control: no-store (and Pragma: no-cache)",
+    "token-no-www-authenticate": "401 invalid_client answers of the token endpoint lack WWW-Authenticate",
+    "token-ignores-grant-types": "clients without client_credentials in grant_types get tokens",
+    "token-survives-client-deletion": "a token keeps working after its Client is deleted (or its secret replaced)",
+    "token-raw-secret-in-basic": "the token endpoint does not form-urldecode the id and secret in Basic credentials",
+    "token-accepts-header-and-body": "credentials in both the Authorization header and the body are accepted (the body ignored)",
+    "token-any-grant-type": "any grant_type gets a client_credentials token (no unsupported_grant_type)",
+    "token-without-expires-in": "token responses lack expires_in",
+    "fhir-refuses-bearer": "access tokens are not accepted as Bearer credentials on the FHIR API",
+    "discovery-omits-client-secret-basic": "the SMART configuration lists client_secret_post only, though Basic works",
+    "discovery-requires-credentials": "the SMART configuration answers 401 to a request without credentials",
 }
 
 # Faults that compare against (or show) the plain secret. Only when one of them is on does

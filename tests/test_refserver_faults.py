@@ -5,6 +5,7 @@ observes the faulty behaviour; the test runs it against the clean server and the
 """
 
 import base64
+from urllib.parse import quote_plus
 
 import pytest
 
@@ -66,6 +67,31 @@ def next_link(http, query: str) -> str | None:
     return next((link["url"] for link in bundle(http, query)["link"] if link["relation"] == "next"), None)
 
 
+def cc_client(http, client_id="cc", secret="cc-Secret", grant_types=("client_credentials",)) -> dict:
+    """A client for the token endpoint; returns its Basic header (RFC 6749 §2.3.1: parts form-urlencoded)."""
+    register_client(http, ADMIN, client_id, secret, grant_types=grant_types)
+    raw = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+
+def token_answer(http, headers, **form):
+    return http.post("/auth/token", data={"grant_type": "client_credentials", **form}, headers=headers)
+
+
+def token_of(http) -> str:
+    return token_answer(http, cc_client(http)).json()["access_token"]
+
+
+def token_survives_deletion(http) -> bool:
+    token = token_of(http)
+    http.delete("/Client/cc", headers=ADMIN).raise_for_status()
+    return status(http, {"Authorization": f"Bearer {token}"}) == 200
+
+
+def smart_configuration(http) -> dict:
+    return http.get("/fhir/.well-known/smart-configuration").json()
+
+
 PROBES = {
     "accept-any-secret": lambda h: status(h, basic("app", "wrong")) == 200,
     "accept-secret-prefix": lambda h: status(h, basic("app", APP_SECRET[:3])) == 200,
@@ -106,6 +132,19 @@ PROBES = {
     "next-link-drops-params": lambda h: "code=" not in next_link(h, "code=4548-4&_count=1"),
     "missing-next-link": lambda h: next_link(h, "_count=1") is None,
     "wrong-content-type": lambda h: h.get(OBS, headers=APP).headers["content-type"].startswith("text/plain"),
+    "token-endpoint-accepts-any-secret": lambda h: token_answer(h, {**cc_client(h), **basic("cc", "wrong")}).status_code == 200,
+    "token-invalid-client-as-400": lambda h: token_answer(h, basic("ghost", "x")).json()["error"] == "invalid_request",
+    "token-missing-no-store": lambda h: "cache-control" not in token_answer(h, cc_client(h)).headers,
+    "token-no-www-authenticate": lambda h: "www-authenticate" not in token_answer(h, basic("ghost", "x")).headers,
+    "token-ignores-grant-types": lambda h: token_answer(h, cc_client(h, grant_types=("basic",))).status_code == 200,
+    "token-survives-client-deletion": token_survives_deletion,
+    "token-raw-secret-in-basic": lambda h: token_answer(h, cc_client(h, secret="a+b/c=d%e f")).status_code == 401,
+    "token-accepts-header-and-body": lambda h: token_answer(h, cc_client(h), client_id="cc", client_secret="cc-Secret").status_code == 200,
+    "token-any-grant-type": lambda h: token_answer(h, cc_client(h), grant_type="password").status_code == 200,
+    "token-without-expires-in": lambda h: "expires_in" not in token_answer(h, cc_client(h)).json(),
+    "fhir-refuses-bearer": lambda h: status(h, {"Authorization": f"Bearer {token_of(h)}"}) == 401,
+    "discovery-omits-client-secret-basic": lambda h: "client_secret_basic" not in smart_configuration(h)["token_endpoint_auth_methods_supported"],
+    "discovery-requires-credentials": lambda h: h.get("/fhir/.well-known/smart-configuration").status_code == 401,
 }
 
 
