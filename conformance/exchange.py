@@ -90,14 +90,18 @@ class HttpAgent:
         return urljoin(page_url, link)
 
     def send(self, method: str, path_or_url: str, *, headers: dict[str, str] | None = None,
-             json_body=None) -> Exchange:
-        """Send one request; a transport failure becomes an Exchange without a response, not an exception."""
+             json_body=None, form_body: str | None = None) -> Exchange:
+        """Send one request; a transport failure becomes an Exchange without a response, not an exception.
+        `form_body` is an application/x-www-form-urlencoded body, already encoded (token requests)."""
         url = self.url(path_or_url)
         headers = {"accept": "application/json", **(headers or {})}
         content = None
         if json_body is not None:
             content = json.dumps(json_body).encode("utf-8")
             headers.setdefault("content-type", "application/json")
+        elif form_body is not None:
+            content = form_body.encode("utf-8")
+            headers.setdefault("content-type", "application/x-www-form-urlencoded")
         exchange = Exchange(method, url, headers, content.decode("utf-8") if content else "", None)
         try:
             exchange.response = self.client.request(method, url, headers=headers, content=content)
