@@ -11,6 +11,7 @@ pytest_plugins = [
     "steps.clients",
     "steps.credentials",
     "steps.fhir_search",
+    "steps.token_endpoint",
 ]
 
 

@@ -17,6 +17,8 @@ PARALLEL_RUNS = 4  # each run is two processes mostly waiting on each other; 4 k
 
 WRONG_SECRET = "a_secret_that_is_variant_is_refused"
 REFUSALS = "refused"  # every scenario whose title says a request is refused
+FAILED_CLIENT_AUTH = "token_request_variant_is_refused_as_failed_client_authentication"
+TOKEN_SERVES_SEARCH = "own_secret_gets_a_token_that_serves_the_documented_search"
 
 # fault -> substrings of the scenario tests that guard against it (each must fail)
 GUARDS = {
@@ -60,6 +62,21 @@ GUARDS = {
     "next-link-drops-params": ["following_next_links"],
     "missing-next-link": ["following_next_links"],
     "wrong-content-type": ["documented_search"],
+    # SMART discovery and the token endpoint (features/smart/)
+    "token-endpoint-accepts-any-secret": [f"{FAILED_CLIENT_AUTH}[with a wrong secret]"],
+    "token-invalid-client-as-400": [f"{FAILED_CLIENT_AUTH}[with a wrong secret]", f"{FAILED_CLIENT_AUTH}[under an unknown client id]",
+                                    "without_any_credentials_is_refused"],
+    "token-missing-no-store": [TOKEN_SERVES_SEARCH],
+    "token-no-www-authenticate": [f"{FAILED_CLIENT_AUTH}[with a wrong secret]", "without_any_credentials_is_refused"],
+    "token-ignores-grant-types": ["registered_without_the_client_credentials_grant"],
+    "token-survives-client-deletion": ["token_stops_working_once_its_client_is_deleted"],
+    "token-raw-secret-in-basic": ["reserved_characters_formurlencoded_gets_a_token"],
+    "token-accepts-header-and-body": ["secret_in_both_the_header_and_the_body"],
+    "token-any-grant-type": ["grant_type_the_server_does_not_offer"],
+    "token-without-expires-in": [TOKEN_SERVES_SEARCH],
+    "fhir-refuses-bearer": [TOKEN_SERVES_SEARCH],
+    "discovery-omits-client-secret-basic": ["token_endpoint_accepts_is_advertised"],
+    "discovery-requires-credentials": ["served_without_credentials_and_names_the_token_endpoint"],
 }
 
 LEVEL_AND_ID = re.compile(r"\[(MUST|SHOULD)\] ([A-Z0-9][A-Za-z0-9.\-]+)")

@@ -1,0 +1,81 @@
+"""Building token requests and reading SMART configurations (RFC 6749, SMART App Launch), for the steps of
+features/smart/. Credential builders only: what is right or wrong about an answer is in token_checks.py."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from urllib.parse import quote_plus, urlencode, urljoin
+
+from conformance.credentials import fresh_secret
+
+WELL_KNOWN = "/.well-known/smart-configuration"
+CLIENT_CREDENTIALS = "client_credentials"
+SYMMETRIC_CAPABILITY = "client-confidential-symmetric"
+BASIC_METHOD = "client_secret_basic"
+UNOFFERED_GRANT = "urn:example:conformance:no-such-grant"  # RFC 6749 §4.5: extension grants are absolute URIs
+RESERVED_SECRET_SHAPE = "{a}+/=%41:% ñ日 {b}"  # every character RFC 6749 §2.3.1's form-urlencoding changes
+
+
+def form_encoded_pair(client_id: str, secret: str) -> str:
+    """RFC 6749 §2.3.1: id and secret each encoded with application/x-www-form-urlencoded (Appendix B)."""
+    return f"{quote_plus(client_id)}:{quote_plus(secret)}"
+
+
+def token_basic_token(client_id: str, secret: str) -> str:
+    """The token68 of a token endpoint's Basic credentials: base64 of the form-encoded pair, as UTF-8."""
+    return base64.b64encode(form_encoded_pair(client_id, secret).encode("utf-8")).decode("ascii")
+
+
+def token_basic_header(client_id: str, secret: str) -> str:
+    return f"Basic {token_basic_token(client_id, secret)}"
+
+
+def token_request_body(grant_type: str | None = CLIENT_CREDENTIALS, **parameters: str) -> str:
+    """An application/x-www-form-urlencoded token request body (RFC 6749 §4.4.2)."""
+    fields = ({"grant_type": grant_type} if grant_type is not None else {}) | parameters
+    return urlencode(fields)
+
+
+def reserved_secret() -> str:
+    """A fresh secret holding + / = % : space and non-ASCII characters."""
+    return RESERVED_SECRET_SHAPE.format(a=fresh_secret(12), b=fresh_secret(12))
+
+
+@dataclass(frozen=True)
+class TokenEndpoint:
+    """Where the SMART configuration says tokens are issued, and the configuration itself."""
+
+    url: str
+    configuration: dict
+    answer: object = field(default=None, repr=False, compare=False)  # the Exchange that served the configuration
+
+
+def endpoint_url(configuration: dict, fhir_base_url: str) -> str | None:
+    """The token endpoint as an absolute URL (SMART: clients resolve a relative one against the FHIR base)."""
+    value = configuration.get("token_endpoint")
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return urljoin(fhir_base_url.rstrip("/") + "/", value.strip())
+
+
+def _listed(configuration: dict, field: str) -> list | None:
+    value = configuration.get(field)
+    return value if isinstance(value, list) else None
+
+
+def not_advertised(configuration: dict) -> str | None:
+    """Why the token endpoint scenarios do not apply to this server, or None when they do: the configuration
+    must name a token endpoint and the client-confidential-symmetric capability, and where it lists auth
+    methods or grant types, client_secret_basic and client_credentials among them."""
+    if not isinstance(configuration.get("token_endpoint"), str):
+        return "the SMART configuration names no token endpoint"
+    if SYMMETRIC_CAPABILITY not in (_listed(configuration, "capabilities") or []):
+        return f"the SMART configuration does not list the {SYMMETRIC_CAPABILITY} capability"
+    methods = _listed(configuration, "token_endpoint_auth_methods_supported")
+    if methods is not None and BASIC_METHOD not in methods:
+        return f"the SMART configuration does not list {BASIC_METHOD} among its token endpoint auth methods"
+    grants = _listed(configuration, "grant_types_supported")
+    if grants is not None and CLIENT_CREDENTIALS not in grants:
+        return f"the SMART configuration does not list the {CLIENT_CREDENTIALS} grant type"
+    return None
