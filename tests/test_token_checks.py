@@ -1,0 +1,97 @@
+"""Unit tests of the token endpoint checks (conformance/token_checks.py) and the token request builders
+(conformance/oauth.py): what each accepts, what it refuses, and the words it uses."""
+
+from __future__ import annotations
+
+import base64
+import json
+from urllib.parse import unquote_plus
+
+import httpx
+import pytest
+
+from conformance import token_checks as tc
+from conformance.exchange import Exchange
+from conformance.oauth import not_advertised, reserved_secret, token_basic_header, token_request_body
+from conformance.verdicts import Violation
+
+CONFIGURATION = {"token_endpoint": "https://ehr.example/auth/token", "capabilities": ["client-confidential-symmetric"],
+                 "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+                 "grant_types_supported": ["client_credentials"]}
+
+
+def answer(status: int, body=None, headers: dict | None = None) -> Exchange:
+    content = json.dumps(body).encode() if body is not None else b""
+    response = httpx.Response(status, content=content, headers={"content-type": "application/json", **(headers or {})})
+    return Exchange("POST", "https://ehr.example/auth/token", {}, "", response)
+
+
+def violation(check, *args) -> Violation:
+    with pytest.raises(Violation) as raised:
+        check(*args)
+    return raised.value
+
+
+def test_a_wrong_error_code_is_named_as_expected_and_got():
+    found = violation(tc.invalid_client, answer(400, {"error": "invalid_request"}))
+    assert found.requirement_id == "RFC6749-5.2-INVALID-CLIENT"
+    assert "expected invalid_client, got invalid_request" in found.actual
+    assert "status 400" in found.actual
+
+
+def test_the_right_error_code_passes_and_a_served_request_is_left_to_the_refusal_check():
+    tc.invalid_client(answer(401, {"error": "invalid_client"}))
+    tc.invalid_client(answer(200, {"access_token": "t"}))
+    assert "a token" in violation(tc.no_token_without_authentication, answer(200, {"access_token": "t"})).actual
+
+
+def test_invalid_client_with_the_header_needs_401_and_a_basic_challenge():
+    tc.invalid_client_challenges(answer(401, {"error": "invalid_client"}, {"www-authenticate": 'Basic realm="x"'}))
+    assert "no WWW-Authenticate" in violation(tc.invalid_client_challenges, answer(401, {"error": "invalid_client"})).actual
+    assert "status 400" in violation(tc.invalid_client_challenges, answer(400, {"error": "invalid_client"})).actual
+
+
+def test_error_answers_are_400_json_with_an_ascii_code():
+    tc.error_response_shape(answer(400, {"error": "invalid_request"}), False)
+    tc.error_response_shape(answer(401, {"error": "invalid_client"}), True)
+    assert "401" in violation(tc.error_response_shape, answer(401, {"error": "unauthorized_client"}), False).actual
+    assert "error None" in violation(tc.error_response_shape, answer(400, {"message": "no"}), False).actual
+    assert "error" in violation(tc.error_response_shape, answer(400, {"error": "bad\"code"}), False).actual
+
+
+def test_a_token_answer_needs_bearer_no_store_and_a_lifetime():
+    good = answer(200, {"access_token": "abc", "token_type": "bearer", "expires_in": 300},
+                  {"cache-control": "no-store", "pragma": "no-cache"})
+    for check, *args in tc.issued_checks(good):
+        check(*args)
+    bare = answer(200, {"access_token": "abc", "token_type": "mac"})
+    assert "token_type 'mac'" in violation(tc.token_response_fields, bare).actual
+    assert violation(tc.token_lifetime, bare).requirement_id == "RFC6749-5.1-EXPIRES-IN"
+    assert violation(tc.token_not_stored, bare).requirement_id == "RFC6749-5.1-NO-STORE"
+    assert violation(tc.token_pragma_no_cache, bare).requirement_id == "RFC6749-5.1-PRAGMA"
+
+
+def test_the_configuration_fields():
+    tc.configuration_fields(answer(200, CONFIGURATION))
+    relative = {**CONFIGURATION, "token_endpoint": "/auth/token"}
+    assert "absolute URL" in violation(tc.configuration_fields, answer(200, relative)).actual
+    assert "capabilities" in violation(tc.configuration_fields, answer(200, {"token_endpoint": "https://x/t"})).actual
+
+
+def test_what_is_advertised_decides_whether_token_scenarios_apply():
+    assert not_advertised(CONFIGURATION) is None
+    assert not_advertised({**CONFIGURATION, "token_endpoint_auth_methods_supported": None}) is None  # absent: not a no
+    assert "client_secret_basic" in not_advertised({**CONFIGURATION, "token_endpoint_auth_methods_supported": ["private_key_jwt"]})
+    assert "client-confidential-symmetric" in not_advertised({**CONFIGURATION, "capabilities": ["client-public"]})
+    assert "token endpoint" in not_advertised({"capabilities": ["client-confidential-symmetric"]})
+    assert "client_credentials" in not_advertised({**CONFIGURATION, "grant_types_supported": ["authorization_code"]})
+
+
+def test_basic_credentials_for_the_token_endpoint_are_form_urlencoded_first():
+    secret = reserved_secret()
+    assert all(c in secret for c in "+/=%: ñ")
+    token = token_basic_header("conf-id", secret).split(" ", 1)[1]
+    client_id, encoded = base64.b64decode(token).decode("utf-8").split(":", 1)
+    assert ":" not in encoded and " " not in encoded and unquote_plus(encoded) == secret and client_id == "conf-id"
+    assert token_request_body() == "grant_type=client_credentials"
+    assert token_request_body(client_id="a b") == "grant_type=client_credentials&client_id=a+b"
