@@ -123,6 +123,11 @@ def provisioner(settings, server, http_client, run_id, secret_registry):
     if admin is None:
         pytest.skip("needs provisioning: no admin secret (set CONFORMANCE_ADMIN_CLIENT_SECRET)")
     provisioner = Provisioner(HttpAgent(http_client, server_url), admin, run_id, settings.fhir_base)
+    check = provisioner.get("/AccessPolicy")
+    if check.status in (401, 403):
+        # Wrong admin credentials would otherwise read as the server failing seed Step 1.
+        pytest.exit(f"the server refused the admin client '{admin.client_id}' ({check.status}): check "
+                    "CONFORMANCE_ADMIN_CLIENT_ID and CONFORMANCE_ADMIN_CLIENT_SECRET", returncode=pytest.ExitCode.USAGE_ERROR)
     yield provisioner
     if settings.keep_resources:
         return
