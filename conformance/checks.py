@@ -20,6 +20,9 @@ FHIR_JSON_TYPES = ("application/fhir+json", "application/json", "application/jso
 def _status(exchange: Exchange) -> str:
     if exchange.response is None:
         return f"no response ({exchange.error})"
+    if 300 <= exchange.status < 400 and exchange.header("location"):
+        return (f"status {exchange.status}, a redirect to {exchange.header('location')} (never followed: "
+                "credentials go only to the server under test)")
     return f"status {exchange.status}"
 
 
@@ -291,7 +294,7 @@ def each_match_found_once(found: list[str], expected: set[str]) -> None:
 
 
 @check("FHIR-SEARCH-REFERENCE")
-def only_that_patients_matches(found: list[str], other_patients: set[str], first_page: dict) -> None:
+def only_that_patients_matches(found: list[str], other_patients: set[str], first_page: dict | None) -> None:
     """FHIR R4 search §reference: subject=Patient/x restricts matches to that patient."""
     strays = sorted(set(found) & other_patients)
     if strays:
@@ -299,7 +302,7 @@ def only_that_patients_matches(found: list[str], other_patients: set[str], first
 
 
 @check("SEED-SEARCH-CODE")
-def only_coded_matches(found: list[str], other_codes: set[str], first_page: dict) -> None:
+def only_coded_matches(found: list[str], other_codes: set[str], first_page: dict | None) -> None:
     """Seed Step 3: the code filter excludes Observations with other codes."""
     strays = sorted(set(found) & other_codes)
     if strays:

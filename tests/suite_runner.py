@@ -19,10 +19,11 @@ SUITE_TIMEOUT = 600
 
 
 @contextmanager
-def reference_server(*faults: str, admin_secret: str | None = None):
-    """A refserver process on a free loopback port; yields (url, admin secret)."""
+def reference_server(*faults: str, admin_secret: str | None = None, server_args: tuple[str, ...] = ()):
+    """A refserver process on a free loopback port; yields (url, admin secret). `server_args`: more of
+    `python -m refserver`'s options (--latency-ms, --ssl-certfile, ...)."""
     admin_secret = admin_secret or fresh_secret()
-    args = tuple(arg for fault in faults for arg in ("--fault", fault))
+    args = tuple(arg for fault in faults for arg in ("--fault", fault)) + tuple(server_args)
     server = EmbeddedServer.start("root", admin_secret, args)
     try:
         yield server.url, admin_secret
@@ -41,10 +42,11 @@ class SuiteRun:
         return sorted(name for name, seen in self.outcomes.items() if seen == outcome)
 
 
-def run_suite(server_url: str, admin_secret: str, workdir: Path, *extra: str) -> SuiteRun:
-    """Run `pytest --server-url=...` from the repository root, with the admin secret in the environment."""
+def run_suite(server_url: str, admin_secret: str, workdir: Path, *extra: str, env: dict | None = None) -> SuiteRun:
+    """Run `pytest --server-url=...` from the repository root, with the admin secret in the environment
+    (and `env` added to it)."""
     junit = workdir / "junit.xml"
-    env = {**os.environ, "CONFORMANCE_ADMIN_CLIENT_SECRET": admin_secret}
+    env = {**os.environ, "CONFORMANCE_ADMIN_CLIENT_SECRET": admin_secret, **(env or {})}
     env.pop("CONFORMANCE_SERVER_URL", None)
     command = [sys.executable, "-m", "pytest", f"--server-url={server_url}", f"--junitxml={junit}",
                "-p", "no:randomly", "-q", "-rfEsw", *extra]
