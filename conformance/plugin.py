@@ -3,13 +3,19 @@ per-scenario recording and verdicts, requirement markers, and redaction of every
 
 from __future__ import annotations
 
+import os
+import signal
+import ssl
+import sys
+import threading
 import warnings
 
 import pytest
 
+from conformance import cleanup
 from conformance.credentials import Credentials, fresh_secret
 from conformance.embedded import EmbeddedServer
-from conformance.exchange import HttpAgent, build_http_client
+from conformance.exchange import HttpAgent, build_http_client, never_connected
 from conformance.provisioning import Provisioner, new_run_id
 from conformance.redaction import SecretRegistry
 from conformance.register import load_register
@@ -20,6 +26,9 @@ REGISTRY_KEY = pytest.StashKey[SecretRegistry]()
 SETTINGS_KEY = pytest.StashKey[Settings]()
 WARNINGS_KEY = pytest.StashKey[list]()
 JOURNAL_KEY = pytest.StashKey[list]()  # a scenario's HTTP exchanges (conformance.exchange.Exchange), for reports
+CLEANUP_LEFT_KEY = pytest.StashKey[list]()  # what the run's cleanup could not delete (every worker's, on the controller)
+CLEANUP_LEFT_OUTPUT = "conformance_cleanup_left"  # an xdist worker's workeroutput key for the same
+SIGNALS_KEY = pytest.StashKey[dict]()
 REQUIREMENT_TAG = "req:"
 
 
@@ -44,8 +53,38 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS_KEY] = settings
     config.stash[REGISTRY_KEY] = registry
     config.stash[WARNINGS_KEY] = []
-    if settings.insecure:
-        warnings.warn("--insecure: the server's TLS certificate is not verified", stacklevel=1)
+    config.stash[CLEANUP_LEFT_KEY] = []
+    config.stash[SIGNALS_KEY] = _terminate_like_ctrl_c()
+    if settings.ca_bundle and not os.path.isfile(settings.ca_bundle):
+        raise pytest.UsageError(f"--ca-bundle: no such file: {settings.ca_bundle}")
+    if settings.insecure and not hasattr(config, "workerinput"):
+        print("WARNING: --insecure: the server's TLS certificate is not verified; anyone between you and the "
+              "server can read the credentials the suite sends", file=sys.stderr, flush=True)
+
+
+def _terminate_like_ctrl_c() -> dict:
+    """SIGTERM (CI cancelling a job, `kill`) and SIGHUP (a closed terminal) end the run the way Ctrl-C does:
+    pytest's session teardown runs, so the run's cleanup deletes what it created."""
+    installed = {}
+    if threading.current_thread() is not threading.main_thread():
+        return installed
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is not None and signal.getsignal(signum) is signal.SIG_DFL:
+            installed[signum] = signal.signal(signum, _raise_keyboard_interrupt)
+    return installed
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if left := cleanup.finish_all():  # a fallback: normally the session teardown has cleaned up already
+        print(f"conformance: cleanup left on the server: {', '.join(left)}", file=sys.stderr)
+    if threading.current_thread() is threading.main_thread():
+        for signum, previous in config.stash.get(SIGNALS_KEY, {}).items():
+            signal.signal(signum, previous)
 
 
 def pytest_bdd_apply_tag(tag: str, function):
@@ -77,7 +116,7 @@ def run_id() -> str:
 
 
 @pytest.fixture(scope="session")
-def server(settings, secret_registry):
+def server(settings, secret_registry, request):
     """(server URL, admin credentials): the user's server, or the embedded reference server."""
     if problem := usage_problem(settings):
         pytest.exit(problem, returncode=pytest.ExitCode.USAGE_ERROR)
@@ -86,6 +125,8 @@ def server(settings, secret_registry):
         if settings.admin_client_secret:
             admin = Credentials(settings.admin_client_id, settings.admin_client_secret)
             secret_registry.add_credentials(admin.client_id, admin.secret)
+        if problem := unreachable(request.getfixturevalue("http_client"), settings):
+            pytest.exit(secret_registry.redact(problem), returncode=pytest.ExitCode.USAGE_ERROR)
         yield settings.server_url, admin
         return
     admin = Credentials(settings.admin_client_id, fresh_secret())
@@ -95,6 +136,17 @@ def server(settings, secret_registry):
         yield embedded.url, admin
     finally:
         embedded.stop()
+
+
+def unreachable(http_client, settings: Settings) -> str | None:
+    """Why the server cannot be reached at all (no connection, TLS not verified, proxy failing), or None.
+    That is a matter of the run's settings, not a conformance finding: otherwise every scenario would
+    skip on a failed prerequisite and the gate would pass having tested nothing. A server that is
+    reached but answers badly (or not at all) is left to the scenarios to judge."""
+    probe = HttpAgent(http_client, settings.server_url).send("GET", f"{settings.fhir_base}/metadata")
+    if not never_connected(probe.error):
+        return None
+    return f"cannot reach the server under test at {settings.server_url}: {probe.error}"
 
 
 @pytest.fixture(scope="session")
@@ -109,20 +161,24 @@ def fhir_base_url(server_url, settings) -> str:
 
 @pytest.fixture(scope="session")
 def http_client(settings):
-    verify = False if settings.insecure else (settings.ca_bundle or True)
+    verify = False if settings.insecure else (ssl.create_default_context(cafile=settings.ca_bundle)
+                                              if settings.ca_bundle else True)
     with build_http_client(settings.http_timeout, verify, settings.proxy) as client:
         yield client
 
 
 @pytest.fixture(scope="session")
-def provisioner(settings, server, http_client, run_id, secret_registry):
-    """The admin's hands on the server; everything it creates is deleted at the end of the session."""
+def provisioner(settings, server, http_client, run_id, secret_registry, pytestconfig):
+    """The admin's hands on the server; everything it creates is deleted at the end of the session, also
+    when scenarios failed or the run was interrupted (see conformance.cleanup)."""
     server_url, admin = server
     if not settings.provisions:
         pytest.skip("needs provisioning: the run uses --provisioning none")
     if admin is None:
         pytest.skip("needs provisioning: no admin secret (set CONFORMANCE_ADMIN_CLIENT_SECRET)")
     provisioner = Provisioner(HttpAgent(http_client, server_url), admin, run_id, settings.fhir_base)
+    if not settings.keep_resources:
+        cleanup.track(provisioner)
     check = provisioner.get("/AccessPolicy")
     if check.status in (401, 403):
         # Wrong admin credentials would otherwise read as the server failing seed Step 1.
@@ -130,10 +186,34 @@ def provisioner(settings, server, http_client, run_id, secret_registry):
                     "CONFORMANCE_ADMIN_CLIENT_ID and CONFORMANCE_ADMIN_CLIENT_SECRET", returncode=pytest.ExitCode.USAGE_ERROR)
     yield provisioner
     if settings.keep_resources:
+        if provisioner.created:
+            note_cleanup_left(pytestconfig, [f"{path} (--keep-resources)" for path in provisioner.created])
         return
-    left = provisioner.cleanup()
-    if left:
-        warnings.warn(secret_registry.redact(f"cleanup left on the server: {', '.join(left)}"), stacklevel=1)
+    if left := cleanup.finish(provisioner):
+        note_cleanup_left(pytestconfig, [secret_registry.redact(item) for item in left])
+
+
+def note_cleanup_left(config: pytest.Config, left: list[str]) -> None:
+    """What the cleanup left goes into the verdict (conformance.reporting); from an xdist worker, through
+    its workeroutput to the controller."""
+    config.stash.setdefault(CLEANUP_LEFT_KEY, []).extend(left)
+    if hasattr(config, "workeroutput"):
+        config.workeroutput[CLEANUP_LEFT_OUTPUT] = list(config.stash[CLEANUP_LEFT_KEY])
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A fallback, after pytest's own session teardown: the cleanup of a provisioner whose teardown never
+    ran (e.g. a second Ctrl-C during another fixture's teardown). Before the verdict reports are written."""
+    if left := cleanup.finish_all():
+        note_cleanup_left(session.config, left)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """On the xdist controller: what a worker's cleanup left."""
+    left = getattr(node, "workeroutput", {}).get(CLEANUP_LEFT_OUTPUT) or []
+    node.config.stash.setdefault(CLEANUP_LEFT_KEY, []).extend(left)
 
 
 # --- per scenario --------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from conformance.exchange import Exchange, HttpAgent
 
 ID_PREFIX = "conf-"
 SUITE_TAG_SYSTEM = "urn:fhir-basic-auth-conformance:run"
+PROVISIONED_FHIR_TYPES = ("Observation", "Patient")  # what put_resource is used for; conformance.cleanup looks there
 
 
 def new_run_id() -> str:
@@ -29,6 +30,7 @@ class Provisioner:
     run_id: str
     fhir_base: str
     created: list[str] = field(default_factory=list)
+    cleaned: bool = False  # set once the cleanup has started (conformance.cleanup.finish): it never runs twice
 
     def resource_id(self, purpose: str) -> str:
         return f"{ID_PREFIX}{self.run_id}-{purpose}"
@@ -38,10 +40,15 @@ class Provisioner:
                                json_body=body)
 
     def put(self, path: str, body: dict) -> Exchange:
-        """PUT as the admin; a created resource is remembered for cleanup even when the answer is odd."""
-        exchange = self._as_admin("PUT", path, body)
-        if exchange.status is not None and exchange.status < 300 and path not in self.created:
+        """PUT as the admin. The path is remembered for cleanup before the request goes out, so neither an
+        interrupt nor a lost answer can hide what the server may have created; only an answer that says
+        it created nothing (3xx-5xx) forgets it again."""
+        new = path not in self.created
+        if new:
             self.created.append(path)
+        exchange = self._as_admin("PUT", path, body)
+        if new and exchange.status is not None and exchange.status >= 300:
+            self.created.remove(path)
         return exchange
 
     def get(self, path: str) -> Exchange:
@@ -73,8 +80,12 @@ class Provisioner:
         return self.put(f"{self.fhir_base}/{resource['resourceType']}/{resource['id']}", tagged)
 
     def cleanup(self) -> list[str]:
-        """Delete everything created, newest first; return what could not be deleted."""
+        """Delete everything created, newest first; return what could not be deleted. What is deleted is
+        forgotten, so a second call deletes nothing twice. A server that stopped answering gets one more
+        chance; if it still does not answer, the rest is reported without waiting on each in turn."""
         left = []
+        if hasattr(self.agent.client, "give_another_chance"):
+            self.agent.client.give_another_chance()
         for path in reversed(list(self.created)):
             exchange = self.delete(path)
             if exchange.status is None or (exchange.status >= 300 and exchange.status != 404):

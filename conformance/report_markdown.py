@@ -43,6 +43,12 @@ def render_markdown(result: RunResult, facts: dict, redact: Callable[[str], str]
                  f"{md(facts['started'])} · {facts['duration']:.1f} s"
                  + (" · --fail-on-should" if facts.get("fail_on_should") else "")
                  + (f" · waivers: {md(facts['waivers_file'])}" if facts.get("waivers_file") else ""))
+    if left := facts.get("cleanup_left"):
+        lines += ["", f"> ⚠️ Cleanup: {len(left)} resource(s) the run created may be left on the server: "
+                  + ", ".join(md(item) for item in left[:ROWS_SHOWN])
+                  + " (list and delete them with `python -m conformance.cleanup`)"]
+    if facts.get("insecure"):
+        lines += ["", "> ⚠️ --insecure: the server's TLS certificate was not verified"]
     lines += ["", "| " + " | ".join(OUTCOME_LABELS[o] for o in OUTCOMES) + " |",
               "|" + "---:|" * len(OUTCOMES),
               "| " + " | ".join(str(counts[o]) for o in OUTCOMES) + " |", ""]

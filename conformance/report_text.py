@@ -30,7 +30,8 @@ def _count(items, noun: str) -> str:
     return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
 
 
-def summary_lines(result: RunResult, fail_on_should: bool = False) -> list[tuple[str, dict]]:
+def summary_lines(result: RunResult, fail_on_should: bool = False,
+                  interrupted: bool = False) -> list[tuple[str, dict]]:
     lines: list[tuple[str, dict]] = []
     red, yellow, plain = {"red": True}, {"yellow": True}, {}
 
@@ -92,6 +93,10 @@ def summary_lines(result: RunResult, fail_on_should: bool = False) -> list[tuple
 
     counts = result.counts()
     tally = " · ".join(f"{counts[outcome]} {outcome}" for outcome in OUTCOMES)
+    if interrupted:  # pytest's exit code 2: no verdict on the scenarios that did not run
+        lines.append((f"{tally}  →  interrupted: only the scenarios above ran; {result.gate_explanation()} "
+                      "among them (exit 2)", {"yellow": True, "bold": True}))
+        return lines
     lines.append((f"{tally}  →  {result.gate_explanation()} (exit {0 if result.passed else 1})",
                   {"green": True, "bold": True} if result.passed else {"red": True, "bold": True}))
     return lines

@@ -25,7 +25,7 @@ import pytest
 from conformance import outcomes
 from conformance.exchange import Exchange
 from conformance.outcomes import RunResult, ScenarioRecord, Step, WaiverError
-from conformance.plugin import JOURNAL_KEY, REGISTRY_KEY, SETTINGS_KEY
+from conformance.plugin import CLEANUP_LEFT_KEY, JOURNAL_KEY, REGISTRY_KEY, SETTINGS_KEY
 from conformance.redaction import SecretRegistry
 from conformance.register import load_register
 from conformance.verdicts import ConformanceFailure
@@ -327,6 +327,8 @@ def run_facts(config: pytest.Config) -> dict:
         "started": run["started"].strftime("%Y-%m-%d %H:%M:%S UTC"),
         "duration": time.monotonic() - run["clock"],
         "workers": _worker_count(config),
+        "cleanup_left": [redact(item) for item in config.stash.get(CLEANUP_LEFT_KEY, [])],
+        "insecure": settings.insecure,
     }
 
 
@@ -395,8 +397,11 @@ class VerdictCollector:
         redact = config.stash[REGISTRY_KEY].redact
         if result.records or result.waivers:
             terminalreporter.section("conformance verdict")
-            for line, markup in summary_lines(result, config.stash[SETTINGS_KEY].fail_on_should):
+            interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+            for line, markup in summary_lines(result, config.stash[SETTINGS_KEY].fail_on_should, interrupted):
                 terminalreporter.write_line(redact(line), **markup)
+        for line in safety_lines(run_facts(config)):
+            terminalreporter.write_line(line, yellow=True, bold=True)
         for what, path in self.written:
             terminalreporter.write_line(f"{what} written to {path}")
         if warning := self._cucumber_gap():
@@ -424,6 +429,18 @@ class VerdictCollector:
                     "processes and this suite could not fill them in, so the Cucumber JSON file has no scenarios. "
                     "Run without -n for Cucumber JSON, or use --junitxml or --spec-report.")
         return None
+
+
+def safety_lines(facts: dict) -> list[str]:
+    """What the verdict adds about the run itself: what the cleanup left, --insecure."""
+    lines = []
+    if left := facts.get("cleanup_left"):
+        lines.append(f"CLEANUP WARNING: {len(left)} resource(s) the run created may be left on the server: "
+                     + ", ".join(left))
+        lines.append("  list and delete them later with: python -m conformance.cleanup --server-url URL [--delete]")
+    if facts.get("insecure"):
+        lines.append("WARNING: --insecure: the server's TLS certificate was not verified")
+    return lines
 
 
 def _capture_bdd_context(item, report) -> None:
