@@ -11,7 +11,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 
-READY_LINE = re.compile(r"refserver listening on (http://\S+)")
+READY_LINE = re.compile(r"refserver listening on (https?://\S+)")
 START_TIMEOUT = 30.0
 
 

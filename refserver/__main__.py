@@ -30,6 +30,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.ArgumentParser, argpars
     parser.add_argument("--latency-ms", type=int, default=0, help="delay every answer by N ms")
     parser.add_argument("--token-ttl", type=int, default=300, help="seconds an access token lives [300]")
     parser.add_argument("--list-faults", action="store_true", help="list fault modes and exit")
+    parser.add_argument("--ssl-certfile", help="serve HTTPS with this certificate (PEM; with --ssl-keyfile)")
+    parser.add_argument("--ssl-keyfile", help="the certificate's private key (PEM)")
     return parser, parser.parse_args(argv)
 
 
@@ -77,14 +79,15 @@ def _exit_cleanly(signum, frame):
     raise SystemExit(0)
 
 
-def serve(config: ServerConfig) -> None:
+def serve(config: ServerConfig, ssl_certfile: str | None = None, ssl_keyfile: str | None = None) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP: asyncio then sets TCP_NODELAY (no 40 ms stalls)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((config.host, config.port))
     host, port = sock.getsockname()[:2]
     app = create_app(config)
-    uvicorn_config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-    server = AnnouncingServer(uvicorn_config, f"http://{host}:{port}")
+    uvicorn_config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                                    ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
+    server = AnnouncingServer(uvicorn_config, f"{'https' if ssl_certfile else 'http'}://{host}:{port}")
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _exit_cleanly)
     try:
@@ -100,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, description in F.FAULTS.items():
             print(f"{name}  {description}")
         return 0
-    serve(build_config(parser, args))
+    if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
+        parser.error("--ssl-certfile and --ssl-keyfile go together")
+    serve(build_config(parser, args), args.ssl_certfile, args.ssl_keyfile)
     return 0
 
 
