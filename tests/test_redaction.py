@@ -52,3 +52,32 @@ def test_ordinary_text_is_left_alone():
 def test_overlapping_secrets_redact_longest_first():
     short, long = "abcdEFGH", "abcdEFGH-and-more"
     assert registry_with(short, long).redact(long) == REDACTED
+
+
+def test_every_secret_of_a_long_run_is_redacted_whenever_it_arrived():
+    """Secrets arrive between redactions all through a run; each stays redacted however the groups merge."""
+    registry = SecretRegistry()
+    secrets = []
+    for index in range(200):
+        secret = fresh_secret()
+        registry.add_credentials(f"conf-0123abcd-client-{index}", secret)
+        secrets.append(secret)
+        registry.redact("text between arrivals")
+    text = " | ".join(secrets + [basic_header(f"conf-0123abcd-client-{i}", s).split()[1] for i, s in enumerate(secrets)])
+    redacted = registry.redact(text)
+    assert set(redacted.split(" | ")) == {REDACTED}, redacted[:300]
+
+
+def test_a_secret_nested_in_one_registered_long_before_leaves_no_fragment():
+    """The right secret with its last character removed arrives after many others: the full secret must
+    still be redacted whole, not as [REDACTED] plus its last character."""
+    registry = SecretRegistry()
+    secret = fresh_secret()
+    registry.add(secret)
+    for _ in range(50):
+        registry.add(fresh_secret())
+        registry.redact("x")
+    registry.add(secret[:-1], secret + "x")
+    assert registry.redact(f"<{secret}>") == f"<{REDACTED}>"
+    assert registry.redact(f"<{secret}x>") == f"<{REDACTED}>"
+    assert registry.redact(f"<{secret[:-1]}>") == f"<{REDACTED}>"
