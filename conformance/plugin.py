@@ -135,7 +135,7 @@ def server(settings, secret_registry, request):
     try:
         yield embedded.url, admin
     finally:
-        embedded.stop()
+        embedded.stop(wait=False)  # the run's cleanup is done; its in-memory data goes with it
 
 
 def unreachable(http_client, settings: Settings) -> str | None:
