@@ -9,7 +9,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import typing
 from dataclasses import dataclass
 
 READY_LINE = re.compile(r"refserver listening on (https?://\S+)")
@@ -23,35 +22,20 @@ class EmbeddedServerError(RuntimeError):
 @dataclass
 class EmbeddedServer:
     process: subprocess.Popen
-    errors: typing.IO[str]
-    _url: str | None = None
+    url: str
 
     @classmethod
     def start(cls, admin_client_id: str, admin_secret: str, extra_args: tuple[str, ...] = ()) -> "EmbeddedServer":
-        """Start `python -m refserver --port 0` and wait until it says which URL it serves."""
-        server = cls.launch(admin_client_id, admin_secret, extra_args)
-        server.wait_until_ready()
-        return server
-
-    @classmethod
-    def launch(cls, admin_client_id: str, admin_secret: str, extra_args: tuple[str, ...] = ()) -> "EmbeddedServer":
-        """Start the server process and return at once (it gets ready while the caller works on).
+        """Start `python -m refserver --port 0` and wait for the line that names its URL.
         The admin secret travels in the environment, never on the command line (ps shows those)."""
         env = {**os.environ, "REFSERVER_ADMIN_SECRET": admin_secret}
         command = [sys.executable, "-m", "refserver", "--port", "0", "--admin-client-id", admin_client_id,
                    *extra_args]
         # stderr goes to a file: an unread pipe would block the server once full.
         errors = tempfile.TemporaryFile(mode="w+")
-        return cls(subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=errors, text=True), errors)
-
-    @property
-    def url(self) -> str:
-        return self.wait_until_ready()
-
-    def wait_until_ready(self) -> str:
-        if self._url is None:
-            self._url = _wait_for_url(self.process, self.errors)
-        return self._url
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=errors, text=True)
+        url = _wait_for_url(process, errors)
+        return cls(process, url)
 
     def stop(self, wait: bool = True) -> None:
         """Ask the server to shut down. With wait=False the caller does not wait out uvicorn's graceful
