@@ -50,8 +50,7 @@ def seed_data(provisioner) -> SeedData:
         _observation(other_code, patient, "2339-0", "Glucose [Mass/volume] in Blood"),
         _observation(other_patient, other, SEED_CODE, hba1c),
     ]
-    for resource in resources:
-        exchange = provisioner.put_resource(resource)
+    for resource, exchange in zip(resources, provisioner.put_resources(resources)):
         if exchange.status is None or exchange.status >= 300:
             pytest.skip(f"prerequisite failed: creating {resource['resourceType']}/{resource['id']} answered "
                         f"{exchange.status or exchange.error}")
