@@ -74,7 +74,7 @@ def describe(run: dict, latency_s: float) -> list[str]:
         busy = (p["last_end"] or p["finish"]) - (p["first_start"] or p["finish"])
         lines.append(f"    {p['worker']:>5}: ready after {ready:5.2f}s (start-up, collection), scenarios {p['scenarios']:3d}"
                      f" in {busy:5.2f}s, requests {p['requests']:4d} (provisioning {p['provisioning']:3d},"
-                     f" {p['requests'] * latency_s:5.2f}s of server latency), session fixtures"
+                     f" {p['requests'] * latency_s:5.2f}s of server latency summed), session fixtures"
                      f" {p['session_fixture_s']:5.2f}s")
     return lines
 
@@ -140,7 +140,8 @@ def main() -> int:
     bound = ready + (per_session + (s_requests - per_session) / args.workers) * per_request
     print(f"  each pytest session repeats {per_session:.0f} requests (seed client and data, and their cleanup):"
           f" {s_requests} requests serial, {p_requests} with -n {args.workers}")
-    print(f"  serial scenarios: {per_request * 1e3:.0f} ms per request (server latency {args.latency_ms} ms)")
+    print(f"  serial scenarios: {per_request * 1e3:.0f} ms of wall time per request (server latency {args.latency_ms} ms; "
+          "below it where admin requests overlap)")
     print(f"  -n {args.workers}: workers ready after {ready:.2f}s (serial: {(main_process['first_start'] - s_run['launched']):.2f}s);"
           f" last scenario ended at {last_end:.2f}s; exit at {p_run['seconds']:.2f}s")
     print(f"  -n {args.workers} lower bound (this start-up, per-session requests, scenarios spread perfectly):"
