@@ -8,6 +8,7 @@ request, so no credential. The runs go in parallel threads, each its own pytest 
 from __future__ import annotations
 
 import base64
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 import pytest
 
 from conformance.credentials import fresh_secret
+from conformance.exchange import UNANSWERED_IN_A_ROW
+from conformance.provisioning import CONCURRENT_ADMIN_REQUESTS
 from tests.hostile_server import hostile_server, recorder
 from tests.suite_runner import SuiteRun, run_suite
 
@@ -97,8 +100,10 @@ def test_no_request_and_no_credential_reaches_another_origin(hostile_runs, mode,
 
 
 def test_the_server_that_never_answers_is_not_waited_on_for_every_request(hostile_runs):
-    """Three unanswered requests in a row, then the suite stops sending, and tries once more to clean up."""
+    """Three unanswered requests in a row, then the suite stops sending, and tries once more to clean up.
+    Admin requests go a few at a time, so a batch already in flight, and the cleanup's one more try, may
+    each add that many: still a handful of timeouts, not one per request."""
     result = hostile_runs[("hang", "aidbox")]
-    assert result.requests <= 8, result.requests
-    assert "the server left the last 3 requests unanswered" in result.run.output
+    assert result.requests <= UNANSWERED_IN_A_ROW + 2 * CONCURRENT_ADMIN_REQUESTS, result.requests
+    assert re.search(r"the server left the last \d+ requests unanswered", result.run.output), result.run.output[-3000:]
     assert "CLEANUP WARNING" in result.run.output
