@@ -123,6 +123,14 @@ def interrupts_deferred(say, remaining):
             signal.signal(signum, handler)
 
 
+def command_for(left: list[str], server_url: str | None) -> str:
+    """The command that deletes what a run left: named by run id, so the leftover command takes it at
+    once (it skips runs that changed something in the last minutes, as they may still be going)."""
+    runs = sorted({match.group(1) for item in left for match in re.finditer(rf"{re.escape(ID_PREFIX)}({RUN_ID.pattern})-", item)})
+    return " ".join(["python -m conformance.cleanup", f"--server-url={server_url or 'URL'}",
+                     *(f"--run={run}" for run in runs), "--delete"])
+
+
 # --- afterwards: what crashed runs left ----------------------------------------------------------
 
 @dataclass

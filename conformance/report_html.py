@@ -224,8 +224,8 @@ class _Page:
             rows.append(("TLS", self.t("--insecure: the server's TLS certificate was not verified")))
         if left := facts.get("cleanup_left"):
             rows.append(("Cleanup", self.t(f"warning: {len(left)} resource(s) the run created may be left on the "
-                                           f"server: {', '.join(left)} (list and delete them with "
-                                           "python -m conformance.cleanup)")))
+                                           f"server: {', '.join(left)} (delete them with: "
+                                           f"{facts['cleanup_command']})")))
         return "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in rows)
 
     def counts(self) -> str:

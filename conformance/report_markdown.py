@@ -46,7 +46,7 @@ def render_markdown(result: RunResult, facts: dict, redact: Callable[[str], str]
     if left := facts.get("cleanup_left"):
         lines += ["", f"> ⚠️ Cleanup: {len(left)} resource(s) the run created may be left on the server: "
                   + ", ".join(md(item) for item in left[:ROWS_SHOWN])
-                  + " (list and delete them with `python -m conformance.cleanup`)"]
+                  + f" (delete them with `{facts['cleanup_command']}`)"]
     if facts.get("insecure"):
         lines += ["", "> ⚠️ --insecure: the server's TLS certificate was not verified"]
     lines += ["", "| " + " | ".join(OUTCOME_LABELS[o] for o in OUTCOMES) + " |",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from conformance.outcomes import OUTCOMES, SKIP, RunResult, ScenarioRecord
+from conformance.outcomes import OUTCOMES, SKIP, WARN, RunResult, ScenarioRecord
 from conformance.register import load_register
 
 CAUSE_WIDTH = 220  # a cause is one line; a server's long answer is cut
@@ -52,8 +52,12 @@ def summary_lines(result: RunResult, fail_on_should: bool = False,
     warnings = result.warnings()
     if warnings:
         scenarios = {record.nodeid for record, _, _ in warnings}
+        # A scenario that also broke a MUST counts as failed in the tally: say so, or the counts disagree.
+        also_failed = {record.nodeid for record, _, _ in warnings if record.outcome != WARN}
         lines.append((f"WARNINGS (SHOULD; they do not fail the run unless --fail-on-should): "
-                      f"{_count(warnings, 'finding')} in {_count(scenarios, 'scenario')}", {"yellow": True, "bold": True}))
+                      f"{_count(warnings, 'finding')} in {_count(scenarios, 'scenario')}"
+                      + (f" ({len(also_failed)} of them counted as fail or waived in the tally, having broken a MUST too)" if also_failed else ""),
+                      {"yellow": True, "bold": True}))
         for record, rid, finding in warnings:
             lines.append((f"  WARN  [{finding.level if finding else _level(rid)}] {rid}  {scenario_name(record)}", yellow))
             lines.append((f"        {one_line(finding.one_line() if finding else record.cause)}", plain))

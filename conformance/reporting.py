@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from conformance import outcomes
+from conformance import cleanup, outcomes
 from conformance.exchange import Exchange
 from conformance.outcomes import RunResult, ScenarioRecord, Step, WaiverError
 from conformance.plugin import CLEANUP_LEFT_KEY, JOURNAL_KEY, REGISTRY_KEY, SETTINGS_KEY
@@ -327,7 +327,8 @@ def run_facts(config: pytest.Config) -> dict:
         "started": run["started"].strftime("%Y-%m-%d %H:%M:%S UTC"),
         "duration": time.monotonic() - run["clock"],
         "workers": _worker_count(config),
-        "cleanup_left": [redact(item) for item in config.stash.get(CLEANUP_LEFT_KEY, [])],
+        "cleanup_left": (left := [redact(item) for item in config.stash.get(CLEANUP_LEFT_KEY, [])]),
+        "cleanup_command": redact(cleanup.command_for(left, server)),
         "insecure": settings.insecure,
     }
 
@@ -437,7 +438,7 @@ def safety_lines(facts: dict) -> list[str]:
     if left := facts.get("cleanup_left"):
         lines.append(f"CLEANUP WARNING: {len(left)} resource(s) the run created may be left on the server: "
                      + ", ".join(left))
-        lines.append("  list and delete them later with: python -m conformance.cleanup --server-url URL [--delete]")
+        lines.append(f"  delete them with: {facts['cleanup_command']}  (without --delete it only lists them)")
     if facts.get("insecure"):
         lines.append("WARNING: --insecure: the server's TLS certificate was not verified")
     return lines

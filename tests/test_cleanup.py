@@ -6,6 +6,7 @@ A cleanup that fails is a warning in the verdict that names what was left."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -251,7 +252,9 @@ def test_a_cleanup_that_fails_is_a_warning_in_the_verdict_naming_what_was_left(t
             run = run_suite(url, admin_secret, tmp_path, f"--proxy={proxy.url}", "-k", "documented_search",
                             f"--spec-summary={tmp_path / 'summary.md'}", f"--spec-report={tmp_path / 'report.html'}")
         left = suite_ids(listed_ids(url, admin_secret) - before)
-        tidy = cleanup_command(url, admin_secret, "--older-than", "0", "--delete")
+        hint = re.search(r"delete them with: python -m conformance\.cleanup (.*?--delete)", run.output)
+        assert hint, run.output[-3000:]
+        tidy = cleanup_command(url, admin_secret, *hint.group(1).split()[1:])  # the run's own hint, as printed
         after = listed_ids(url, admin_secret)
     assert run.returncode == 0, run.output[-3000:]
     assert left
@@ -262,4 +265,11 @@ def test_a_cleanup_that_fails_is_a_warning_in_the_verdict_naming_what_was_left(t
         assert f"{path} (503)" in run.output, (path, run.output[-3000:])
         assert path.rsplit("/", 1)[1] in (tmp_path / "summary.md").read_text().replace("\\", "")
     assert "Cleanup" in (tmp_path / "report.html").read_text()
-    assert tidy.returncode == 0 and after == before
+    assert tidy.returncode == 0 and after == before, tidy.stdout + tidy.stderr
+
+
+def test_the_printed_cleanup_command_names_each_run_that_left_something():
+    left = ["/Client/conf-0123abcd-client (503)", "/fhir/Patient/conf-0123abcd-patient (503)",
+            "/Client/conf-89abcdef-client (--keep-resources)"]
+    assert cleanup.command_for(left, "https://fhir.example.org") == (
+        "python -m conformance.cleanup --server-url=https://fhir.example.org --run=0123abcd --run=89abcdef --delete")
