@@ -4,6 +4,7 @@ per-scenario recording and verdicts, requirement markers, and redaction of every
 from __future__ import annotations
 
 import os
+import re
 import signal
 import ssl
 import sys
@@ -55,11 +56,20 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[WARNINGS_KEY] = []
     config.stash[CLEANUP_LEFT_KEY] = []
     config.stash[SIGNALS_KEY] = _terminate_like_ctrl_c()
+    if unknown := _unknown_requirements_selected(config.option.markexpr):
+        raise pytest.UsageError(f"-m selects requirement id(s) not in features/requirements.csv: {', '.join(unknown)}")
     if settings.ca_bundle and not os.path.isfile(settings.ca_bundle):
         raise pytest.UsageError(f"--ca-bundle: no such file: {settings.ca_bundle}")
     if settings.insecure and not hasattr(config, "workerinput"):
         print("WARNING: --insecure: the server's TLS certificate is not verified; anyone between you and the "
               "server can read the credentials the suite sends", file=sys.stderr, flush=True)
+
+
+def _unknown_requirements_selected(markexpr: str) -> list[str]:
+    """Requirement ids named in `-m 'requirement(id="...")'` that the register does not know: a typo would
+    otherwise select nothing and end as pytest's silent exit 5."""
+    named = re.findall(r"""requirement\(\s*id\s*=\s*["']([^"']+)["']""", markexpr or "")
+    return [rid for rid in named if rid not in load_register()]
 
 
 def _terminate_like_ctrl_c() -> dict:

@@ -46,3 +46,10 @@ def test_one_requirement_can_be_selected_with_m():
     ids = [line for line in selected.stdout.splitlines() if "::" in line]
     assert ids and all("scheme_written" in line for line in ids), selected.stdout[-2000:]
     assert len(ids) == 2, ids
+
+
+def test_a_requirement_id_selected_with_m_must_be_in_the_register():
+    from conformance.plugin import _unknown_requirements_selected
+    assert _unknown_requirements_selected('requirement(id="RFC9110-11.6.1")') == []
+    assert _unknown_requirements_selected("requirement(id='RFC9110-11.6.X') or provisioning") == ["RFC9110-11.6.X"]
+    assert _unknown_requirements_selected("") == []
