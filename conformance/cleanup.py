@@ -23,7 +23,6 @@ import signal
 import ssl
 import sys
 import threading
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import quote
@@ -62,15 +61,25 @@ def finish(provisioner: Provisioner, say=None) -> list[str]:
         return []
     provisioner.cleaned = True  # before the first DELETE: no fallback ever starts a second cleanup
     say = say or _say
+    _interrupts.hold(say, lambda: len(provisioner.created))
     try:
-        with interrupts_deferred(say, lambda: len(provisioner.created)):
-            return provisioner.cleanup()
+        return provisioner.cleanup()
     except KeyboardInterrupt:
         left = list(reversed(provisioner.created))
         if left:
             say(f"cleanup abandoned: left on the server: {', '.join(left)}; "
                 f"delete them with: python -m conformance.cleanup --server-url URL --run {provisioner.run_id} --delete")
         raise
+    finally:
+        if not _pending:
+            _interrupts.release()
+
+
+def hold_interrupts_until_cleaned() -> None:
+    """Called at the run's first Ctrl-C: pytest writes its report of the interrupt before the session
+    teardown reaches the cleanup, and a second Ctrl-C in that moment must not kill the run either."""
+    if _pending:
+        _interrupts.hold(_say, lambda: sum(len(provisioner.created) for provisioner in _pending))
 
 
 def finish_all(say=None) -> list[str]:
@@ -94,33 +103,42 @@ def _say(message: str) -> None:
     print(f"\nconformance: {message}", file=sys.stderr, flush=True)
 
 
-@contextmanager
-def interrupts_deferred(say, remaining):
-    """While cleaning up, the first further Ctrl-C (or SIGTERM) is noted, not obeyed: a cleanup cut short
-    leaves the server dirty. A second one abandons the cleanup. Only the main thread can set handlers."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received = []
+class InterruptHold:
+    """While a cleanup is due or under way, the first further Ctrl-C (or SIGTERM) is noted, not obeyed: a
+    cleanup cut short leaves the server dirty. A second one abandons the cleanup. Only the main thread can
+    set signal handlers; elsewhere the hold does nothing."""
 
-    def on_signal(signum, frame):
-        received.append(signum)
-        if len(received) == 1:
-            say(f"cleaning up: {remaining()} resource(s) still to delete; interrupt again to abandon the cleanup")
+    def __init__(self):
+        self.previous: dict = {}  # the handlers replaced while holding
+        self.received = 0
+        self.say = _say
+        self.remaining = lambda: 0
+
+    def hold(self, say, remaining) -> None:
+        self.say, self.remaining = say, remaining
+        if self.previous or threading.current_thread() is not threading.main_thread():
+            return  # already holding: the interrupts received so far still count
+        self.received = 0
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self.previous[signum] = signal.signal(signum, self._on_signal)
+            except (ValueError, OSError):  # pragma: no cover - not the main interpreter
+                pass
+
+    def release(self) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous = {}
+
+    def _on_signal(self, signum, frame):
+        self.received += 1
+        if self.received == 1:
+            self.say(f"cleaning up: {self.remaining()} resource(s) still to delete; interrupt again to abandon the cleanup")
             return
         raise KeyboardInterrupt
 
-    previous = {}
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        try:
-            previous[signum] = signal.signal(signum, on_signal)
-        except (ValueError, OSError):  # pragma: no cover - not the main interpreter
-            pass
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+
+_interrupts = InterruptHold()
 
 
 def command_for(left: list[str], server_url: str | None) -> str:

@@ -211,6 +211,12 @@ def note_cleanup_left(config: pytest.Config, left: list[str]) -> None:
         config.workeroutput[CLEANUP_LEFT_OUTPUT] = list(config.stash[CLEANUP_LEFT_KEY])
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_keyboard_interrupt(excinfo) -> None:
+    """From the first Ctrl-C on, a second one is held off until the cleanup has run (conformance.cleanup)."""
+    cleanup.hold_interrupts_until_cleaned()
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """A fallback, after pytest's own session teardown: the cleanup of a provisioner whose teardown never
