@@ -55,7 +55,7 @@ def test_overlapping_secrets_redact_longest_first():
 
 
 def test_every_secret_of_a_long_run_is_redacted_whenever_it_arrived():
-    """Secrets arrive between redactions all through a run; each stays redacted however the groups merge."""
+    """Secrets arrive between redactions all through a run; each stays redacted whenever it arrived."""
     registry = SecretRegistry()
     secrets = []
     for index in range(200):
