@@ -41,9 +41,9 @@ def _search_mode(entry) -> str | None:
 
 
 def _match_entries(bundle: dict) -> list[dict]:
-    """Entries that count as matches: every entry but an outcome message. The suite never asks for
-    _include, so an entry marked "include" is a match in disguise and still counts against _count."""
-    return [e for e in _entries(bundle) if isinstance(e, dict) and _search_mode(e) != "outcome"]
+    """Entries that count as matches: every entry but an outcome message or an included resource (FHIR R4
+    search §_count: "_count ... does not include included resources or operation outcomes")."""
+    return [e for e in _entries(bundle) if isinstance(e, dict) and _search_mode(e) not in ("outcome", "include")]
 
 
 # --- success -------------------------------------------------------------------------------------
@@ -163,51 +163,72 @@ def _filter_broken(bundle_or_none, parameter: str, expected: str, actual: str) -
 
 
 @check("SEED-SEARCH-CODE")
-def matches_carry_code(bundle: dict, resource_type: str, system: str, code: str) -> None:
-    """Seed Step 3: every match of code=4548-4 is an Observation carrying that code."""
+def matches_carry_code(bundle: dict, resource_type: str, system: str | None, code: str) -> None:
+    """Seed Step 3: every match of code=4548-4 is an Observation carrying that code. A bare code matches
+    "irrespective of the value of the system" (FHIR R4 search §token), so system None accepts any."""
     wrong = []
     for entry in _match_entries(bundle):
         resource = entry.get("resource") if isinstance(entry.get("resource"), dict) else {}
         code_element = resource.get("code") if isinstance(resource.get("code"), dict) else {}
         codings = code_element.get("coding") if isinstance(code_element.get("coding"), list) else []
-        has_code = any(isinstance(c, dict) and c.get("code") == code and c.get("system") in (system, None)
+        has_code = any(isinstance(c, dict) and c.get("code") == code and (system is None or c.get("system") == system)
                        for c in codings)
         if resource.get("resourceType") != resource_type or not has_code:
             wrong.append(f"{resource.get('resourceType')}/{resource.get('id')}")
     if wrong:
-        raise _filter_broken(bundle, "code", f"only {resource_type} resources coded {system}|{code}",
+        raise _filter_broken(bundle, "code", f"only {resource_type} resources coded {f'{system}|' if system else ''}{code}",
                              f"also {', '.join(wrong)}")
 
 
 @check("FHIR-SEARCH-MODE")
 def entries_have_match_mode(bundle: dict) -> None:
-    """FHIR R4 search: each entry says why it is there; matches carry search.mode = match."""
-    wrong = [f"entry {i}: {_search_mode(e)!r}" for i, e in enumerate(_entries(bundle)) if _search_mode(e) != "match"]
+    """FHIR R4 search: each entry says why it is there; matches carry search.mode = match. An OperationOutcome
+    entry is marked "outcome" instead (FHIR R4 http §search: it "SHALL be marked" so)."""
+    def marked_right(entry) -> bool:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        is_outcome = isinstance(resource, dict) and resource.get("resourceType") == "OperationOutcome"
+        return _search_mode(entry) == ("outcome" if is_outcome else "match")
+
+    wrong = [f"entry {i}: {_search_mode(e)!r}" for i, e in enumerate(_entries(bundle)) if not marked_right(e)]
     if wrong:
-        raise Violation("search.mode 'match' on every entry (the suite asked for no _include)", "; ".join(wrong))
+        raise Violation("search.mode 'match' on every match, 'outcome' on an OperationOutcome "
+                        "(the suite asked for no _include)", "; ".join(wrong))
+
+
+# FHIR R4 Bundle.entry.fullUrl: a URL that "does look like a RESTful server URL (e.g. meets the regex)" must end
+# with the resource's id: [base/]Type/id, optionally /_history/version. The regex of the spec, types generalised.
+_RESTFUL_TAIL = re.compile(r"/([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
+
+
+def _full_url_problem(entry) -> str | None:
+    full_url = entry.get("fullUrl") if isinstance(entry, dict) else None
+    resource = entry.get("resource") if isinstance(entry, dict) else None
+    resource = resource if isinstance(resource, dict) else {}
+    expected = f"{resource.get('resourceType')}/{resource.get('id')}"
+    if isinstance(full_url, str) and full_url.startswith(("urn:uuid:", "urn:oid:")):
+        return None  # FHIR R4 Bundle: "the fullURL might be a URN"; the id rule is for RESTful URLs
+    if not isinstance(full_url, str) or not urlsplit(full_url).scheme:
+        return f"{full_url!r} (expected an absolute URL)"
+    restful = _RESTFUL_TAIL.search(full_url)
+    if restful and "/".join(restful.groups()) != expected:
+        return f"{full_url!r} (a RESTful URL, so expected it to end with {expected})"
+    return None
 
 
 @check("FHIR-BUNDLE-FULLURL")
 def entries_have_absolute_full_url(bundle: dict) -> None:
     """FHIR R4 Bundle: entry.fullUrl is an absolute URL (or a URN); a RESTful one ends with the resource's
-    type and id."""
-    wrong = []
-    for index, entry in enumerate(_entries(bundle)):
-        full_url = entry.get("fullUrl") if isinstance(entry, dict) else None
-        resource = entry.get("resource") if isinstance(entry, dict) else None
-        resource = resource if isinstance(resource, dict) else {}
-        tail = f"/{resource.get('resourceType')}/{resource.get('id')}"
-        if isinstance(full_url, str) and full_url.startswith(("urn:uuid:", "urn:oid:")):
-            continue  # FHIR R4 Bundle: "the fullURL might be a URN"; the id rule is for RESTful URLs
-        if not isinstance(full_url, str) or not urlsplit(full_url).scheme or not full_url.endswith(tail):
-            wrong.append(f"entry {index}: {full_url!r} (expected an absolute URL ending {tail})")
+    type and id (a version-specific /_history/v after them is still that resource)."""
+    wrong = [f"entry {index}: {problem}" for index, entry in enumerate(_entries(bundle))
+             if (problem := _full_url_problem(entry))]
     if wrong:
-        raise Violation("an absolute fullUrl ending with type/id on every entry", "; ".join(wrong))
+        raise Violation("an absolute fullUrl, ending with type/id where it is RESTful, on every entry", "; ".join(wrong))
 
 
 @check("FHIR-BUNDLE-FULLURL-BASE")
 def full_urls_under_fhir_base(bundle: dict, fhir_base_url: str) -> None:
-    """FHIR R4 Bundle: a resource's fullUrl is its RESTful URL, under the server's FHIR base."""
+    """FHIR R4 http §search: matches MAY live on another server than the one searched. Noted, never failed:
+    a reader of the report learns the entries' fullUrls are not under the FHIR base searched."""
     outside = [e.get("fullUrl") for e in _match_entries(bundle)
                if isinstance(e.get("fullUrl"), str) and not e["fullUrl"].startswith(fhir_base_url + "/")]
     if outside:
@@ -412,9 +433,19 @@ def challenges_basic(exchange: Exchange) -> None:
 
 @check("RFC9110-15.5.4-403")
 def refused_as_forbidden(exchange: Exchange) -> None:
-    """RFC 9110 §15.5.4: valid credentials without permission are answered 403, not 401."""
-    if exchange.status != 403:
-        raise Violation("403 Forbidden", _status(exchange), exchange=exchange)
+    """RFC 9110 §11.4, §15.5.4: valid credentials without permission are answered 403, not 401; a server
+    hiding what exists may answer 404 instead (see forbidden_hidden_as_not_found)."""
+    if exchange.status not in (403, 404):
+        raise Violation("403 Forbidden (or 404, hiding the resource)", _status(exchange), exchange=exchange)
+
+
+@check("RFC9110-15.5.4-404")
+def forbidden_hidden_as_not_found(exchange: Exchange) -> None:
+    """RFC 9110 §15.5.4: a server MAY answer 404 instead of 403 to hide a forbidden resource. Noted, so the
+    report says which of the two allowed answers the server gave."""
+    if exchange.status == 404:
+        raise Violation("403 Forbidden", "404 Not Found: allowed, the server hides what the client may not see",
+                        exchange=exchange)
 
 
 @check("FHIR-OO-ON-ERROR")

@@ -154,6 +154,7 @@ def _(attempt: Attempt, control: Control, verdict) -> None:
         (checks.no_data_without_policy, exchange, control.resource_ids),
         (checks.no_server_error, exchange),
         (checks.refused_as_forbidden, exchange),
+        (checks.forbidden_hidden_as_not_found, exchange),
         (checks.refusal_is_operation_outcome, exchange),
         (checks.secret_not_echoed, exchange, attempt.sent_secrets),
         (checks.refusal_carries_no_data, exchange, control.resource_ids),

@@ -92,8 +92,9 @@ def _run(fault: str | None, workdir):
 def matrix(tmp_path_factory, request):
     """Every run, keyed by fault (None: the clean server); prints the matrix once."""
     names = [None, *FAULTS]
+    workdirs = [tmp_path_factory.mktemp(f or "clean") for f in names]  # here: mktemp is not thread-safe
     with ThreadPoolExecutor(PARALLEL_RUNS) as pool:
-        runs = dict(zip(names, pool.map(lambda f: _run(f, tmp_path_factory.mktemp(f or "clean")), names)))
+        runs = dict(zip(names, pool.map(_run, names, workdirs)))
     with request.config.pluginmanager.getplugin("capturemanager").global_and_fixture_disabled():
         print("\n" + matrix_table(runs))
     return runs

@@ -48,7 +48,7 @@ Feature: Changes to a client take effect at once
 
   Rule: An authenticated client that no policy allows is forbidden, not unauthenticated
 
-    @req:SEED-POLICY-REQUIRED @req:RFC9110-15.5.4-403 @req:NO-5XX-ON-BAD-INPUT @req:FHIR-OO-ON-ERROR @req:NO-SECRET-IN-RESPONSE
+    @req:SEED-POLICY-REQUIRED @req:RFC9110-15.5.4-403 @req:RFC9110-15.5.4-404 @req:NO-5XX-ON-BAD-INPUT @req:FHIR-OO-ON-ERROR @req:NO-SECRET-IN-RESPONSE
     @req:NO-DATA-IN-REFUSAL
     Scenario: A client that no policy allows is refused as forbidden
       Given no policy on the server allows every client
@@ -56,7 +56,7 @@ Feature: Changes to a client take effect at once
       And that second client authenticates with its own secret
       Then the client is refused as forbidden
 
-    @req:SEED-POLICY-REQUIRED @req:RFC9110-15.5.4-403 @req:NO-5XX-ON-BAD-INPUT @req:FHIR-OO-ON-ERROR @req:NO-SECRET-IN-RESPONSE
+    @req:SEED-POLICY-REQUIRED @req:RFC9110-15.5.4-403 @req:RFC9110-15.5.4-404 @req:NO-5XX-ON-BAD-INPUT @req:FHIR-OO-ON-ERROR @req:NO-SECRET-IN-RESPONSE
     @req:NO-DATA-IN-REFUSAL
     Scenario: A client whose policy was deleted is refused as forbidden at once
       Given no policy on the server allows every client
