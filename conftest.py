@@ -1,4 +1,4 @@
-"""Command-line options of the suite (the contract of DESIGN.md §3) and the plugins that carry it.
+"""Command-line options of the suite (the contract the README's Options table documents) and the plugins that carry it.
 
 Nothing else lives here: fixtures and hooks are in conformance.plugin, steps in steps/.
 """

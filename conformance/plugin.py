@@ -10,6 +10,7 @@ import ssl
 import sys
 import threading
 import warnings
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -156,7 +157,14 @@ def unreachable(http_client, settings: Settings) -> str | None:
     probe = HttpAgent(http_client, settings.server_url).send("GET", f"{settings.fhir_base}/metadata")
     if not never_connected(probe.error):
         return None
-    return f"cannot reach the server under test at {settings.server_url}: {probe.error}"
+    through = f" through the proxy {_without_userinfo(settings.proxy)}" if settings.proxy else ""
+    return f"cannot reach the server under test at {settings.server_url}{through}: {probe.error}"
+
+
+def _without_userinfo(url: str) -> str:
+    """A proxy URL as it may be printed: any user:password@ in it taken out."""
+    parts = urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 @pytest.fixture(scope="session")

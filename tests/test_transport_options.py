@@ -85,6 +85,14 @@ def test_every_request_goes_through_the_proxy(tmp_path):
     assert {method for method, _ in seen} >= {"GET", "PUT", "DELETE"}
 
 
+def test_a_dead_proxy_is_named_as_what_cannot_be_reached(tmp_path):
+    with reference_server() as (url, admin_secret):
+        run = run_suite(url, admin_secret, tmp_path, "--proxy=http://someone:proxy-password@127.0.0.1:9", *SEARCH_ONLY)
+    assert run.returncode == 4, run.output[-2000:]
+    assert f"cannot reach the server under test at {url} through the proxy http://127.0.0.1:9" in run.output
+    assert "proxy-password" not in run.output
+
+
 def test_tls_through_the_proxy_is_tunnelled(tls_server, tmp_path):
     url, admin_secret, certificates = tls_server
     with recording_proxy() as proxy:
