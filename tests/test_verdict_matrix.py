@@ -105,7 +105,7 @@ def broken_requirements(run) -> list[str]:
 
 
 def matrix_table(runs) -> str:
-    lines = ["fault mode | scenarios failed | requirements broken (level as registered)",
+    lines = ["fault mode | scenarios failed (SHOULD too: the runs use --fail-on-should) | requirements broken (level as registered)",
              "--- | --- | ---"]
     for fault, run in runs.items():
         failed = run.with_outcome("failed")
