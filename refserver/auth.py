@@ -186,6 +186,10 @@ class Authenticator:
     def _secret_accepted(self, credentials: Credentials, credential: Credential) -> bool:
         """The full-length salted comparison, or whichever weaker one a fault substitutes."""
         given = credentials.secret
+        if F.enabled(self._faults, "secret-whitespace-trimmed"):
+            given = given.strip()
+        if F.enabled(self._faults, "secret-ends-at-nul"):
+            given = given.split("\0", 1)[0]
         if F.enabled(self._faults, "accept-any-secret"):
             return True
         if F.enabled(self._faults, "scheme-spelling-skips-secret") and credentials.scheme != "Basic":

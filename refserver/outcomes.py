@@ -13,6 +13,8 @@ from .auth import Credentials
 FHIR_JSON = "application/fhir+json; charset=utf-8"
 ADMIN_JSON = "application/json"
 CHALLENGE = 'Basic realm="refserver", charset="UTF-8"'
+CHALLENGE_WITHOUT_REALM = 'Basic charset="UTF-8"'  # the challenge-without-realm fault's
+LOGIN_PAGE = "/login"  # where the redirect faults send a refused client
 AUTHENTICATION_FAILED = "Authentication failed"
 ACCESS_DENIED = "Access denied by policy"
 
@@ -69,7 +71,12 @@ def unauthorized(request: Request, credentials: Credentials | None = None) -> Re
         diagnostics = f"{AUTHENTICATION_FAILED} for {credentials.client_id}:{credentials.secret}"
     if F.enabled(faults, "unauthenticated-as-403"):
         return _refusal(request, 403, "login", diagnostics, {})
-    headers = {} if F.enabled(faults, "no-www-authenticate") else {"WWW-Authenticate": CHALLENGE}
+    if F.enabled(faults, "unauthenticated-redirects-to-login") and is_fhir_path(request):
+        return Response(status_code=302, headers={"Location": LOGIN_PAGE})
+    challenge = CHALLENGE_WITHOUT_REALM if F.enabled(faults, "challenge-without-realm") else CHALLENGE
+    headers = {} if F.enabled(faults, "no-www-authenticate") else {"WWW-Authenticate": challenge}
+    if F.enabled(faults, "echo-authorization-in-header") and "authorization" in request.headers:
+        headers["X-Received-Authorization"] = request.headers["authorization"].rstrip("=")
     return _refusal(request, 401, "login", diagnostics, headers)
 
 

@@ -33,7 +33,7 @@ from starlette.routing import Route
 
 from . import faults as F
 from .auth import Credentials, MalformedHeader, Principal, parse_authorization
-from .outcomes import CHALLENGE, unauthorized
+from .outcomes import CHALLENGE, LOGIN_PAGE, unauthorized
 from .store import Credential, Store
 
 TOKEN_PATH = "/auth/token"
@@ -206,6 +206,8 @@ class SmartEndpoints:
         """RFC 6749 §5.2: 400 unless said otherwise; invalid_client is 401 with a challenge matching the
         scheme the client used (Basic) -- and for no credentials at all, the 401 names the scheme supported."""
         status, headers = 400, dict(NO_STORE)
+        if error.error == "invalid_client" and F.enabled(self.faults, "token-failed-client-redirects"):
+            return Response(status_code=302, headers={"Location": LOGIN_PAGE, **NO_STORE})
         if error.error == "invalid_client":
             status = 401
             if not F.enabled(self.faults, "token-no-www-authenticate"):
