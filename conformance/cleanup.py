@@ -23,13 +23,14 @@ import signal
 import ssl
 import sys
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import quote
 
 from conformance.credentials import Credentials, basic_header
 from conformance.exchange import HttpAgent, build_http_client
-from conformance.provisioning import ID_PREFIX, PROVISIONED_FHIR_TYPES, SUITE_TAG_SYSTEM, Provisioner
+from conformance.provisioning import ID_PREFIX, PROVISIONED_FHIR_TYPES, SUITE_TAG_SYSTEM, Provisioner, list_all
 
 RUN_ID = re.compile(r"[0-9a-f]{8}")
 SUITE_ID = re.compile(rf"^{re.escape(ID_PREFIX)}({RUN_ID.pattern})-[A-Za-z0-9.\-]+$")
@@ -63,7 +64,8 @@ def finish(provisioner: Provisioner, say=None) -> list[str]:
     say = say or _say
     _interrupts.hold(say, lambda: len(provisioner.created))
     try:
-        return provisioner.cleanup()
+        with _interrupts.cleaning():
+            return provisioner.cleanup()
     except KeyboardInterrupt:
         left = list(reversed(provisioner.created))
         if left:
@@ -105,12 +107,15 @@ def _say(message: str) -> None:
 
 class InterruptHold:
     """While a cleanup is due or under way, the first further Ctrl-C (or SIGTERM) is noted, not obeyed: a
-    cleanup cut short leaves the server dirty. A second one abandons the cleanup. Only the main thread can
-    set signal handlers; elsewhere the hold does nothing."""
+    cleanup cut short leaves the server dirty. A second one abandons the cleanup: at once while it runs, or
+    as soon as it starts when it comes before (pytest writes its report of the first Ctrl-C first, and an
+    exception raised there would end the run in a traceback). Only the main thread can set signal handlers;
+    elsewhere the hold does nothing."""
 
     def __init__(self):
         self.previous: dict = {}  # the handlers replaced while holding
         self.received = 0
+        self.running = False
         self.say = _say
         self.remaining = lambda: 0
 
@@ -125,6 +130,17 @@ class InterruptHold:
             except (ValueError, OSError):  # pragma: no cover - not the main interpreter
                 pass
 
+    @contextmanager
+    def cleaning(self):
+        """The cleanup itself: abandoned at once if a second interrupt already asked for that."""
+        if self.received >= 2:
+            raise KeyboardInterrupt
+        self.running = True
+        try:
+            yield
+        finally:
+            self.running = False
+
     def release(self) -> None:
         for signum, handler in self.previous.items():
             signal.signal(signum, handler)
@@ -134,8 +150,10 @@ class InterruptHold:
         self.received += 1
         if self.received == 1:
             self.say(f"cleaning up: {self.remaining()} resource(s) still to delete; interrupt again to abandon the cleanup")
-            return
-        raise KeyboardInterrupt
+        elif self.running:
+            raise KeyboardInterrupt
+        elif self.received == 2:
+            self.say("the cleanup will be abandoned as soon as it starts")
 
 
 _interrupts = InterruptHold()
@@ -225,28 +243,11 @@ class Lister:
 
     def resources(self, path: str, what: str) -> list[dict]:
         """Every resource a listing returns, following next links on the same server."""
-        url, found = self.agent.url(path), []
-        for _page in range(MAX_PAGES):
-            exchange = self.agent.send("GET", url, headers={"authorization": self.authorization})
-            self.agent.journal.clear()
-            bundle = exchange.json()
-            if exchange.status != 200 or not isinstance(bundle, dict):
-                self.problems.append(f"could not list {what}: {exchange.status or exchange.error}"
-                                     + ("" if exchange.status != 200 else " (not a JSON Bundle)"))
-                return found
-            for entry in bundle.get("entry") or []:
-                resource = entry.get("resource") if isinstance(entry, dict) else None
-                if isinstance(resource, dict):
-                    found.append(resource)
-            next_url = next((link.get("url") for link in bundle.get("link") or []
-                             if isinstance(link, dict) and link.get("relation") == "next"), None)
-            if not isinstance(next_url, str):
-                return found
-            next_url = self.agent.resolve(next_url, url)
-            if not self.agent.same_origin(next_url) or next_url == url:
-                return found
-            url = next_url
-        self.problems.append(f"listing {what} stopped after {MAX_PAGES} pages")
+        found, problem = list_all(self.agent, path, self.authorization, MAX_PAGES)
+        self.agent.journal.clear()
+        if problem:
+            self.problems.append(f"could not list {what}: {problem}" if "pages" not in problem else
+                                 f"listing {what} {problem}")
         return found
 
 

@@ -55,6 +55,10 @@ class Provisioner:
     def get(self, path: str) -> Exchange:
         return self._as_admin("GET", path)
 
+    def list(self, path: str, max_pages: int = 20) -> tuple[list[dict], str | None]:
+        """Every resource a listing returns as the admin, across its pages; and why it stopped short, if it did."""
+        return list_all(self.agent, path, basic_header(**vars(self.admin)), max_pages)
+
     def delete(self, path: str) -> Exchange:
         exchange = self._as_admin("DELETE", path)
         if path in self.created and exchange.status is not None and (exchange.status < 300 or exchange.status == 404):
@@ -103,6 +107,28 @@ class Provisioner:
                 if exchange.status is None or (exchange.status >= 300 and exchange.status != 404):
                     left.append(f"{path} ({exchange.status or exchange.error})")
         return left
+
+
+def list_all(agent: HttpAgent, path: str, authorization: str, max_pages: int) -> tuple[list[dict], str | None]:
+    """Every resource of a listing (a Bundle), following next links on the same server for at most max_pages
+    pages; and the problem that stopped it short ("503", "not a JSON Bundle", "stopped after 20 pages"), if any."""
+    url, found = agent.url(path), []
+    for _page in range(max_pages):
+        exchange = agent.send("GET", url, headers={"authorization": authorization})
+        bundle = exchange.json()
+        if exchange.status != 200 or not isinstance(bundle, dict):
+            return found, f"{exchange.status or exchange.error}" + ("" if exchange.status != 200 else " (not a JSON Bundle)")
+        entries = bundle.get("entry") if isinstance(bundle.get("entry"), list) else []
+        found += [entry["resource"] for entry in entries if isinstance(entry, dict) and isinstance(entry.get("resource"), dict)]
+        links = bundle.get("link") if isinstance(bundle.get("link"), list) else []
+        next_url = next((link.get("url") for link in links if isinstance(link, dict) and link.get("relation") == "next"), None)
+        if not isinstance(next_url, str):
+            return found, None
+        next_url = agent.resolve(next_url, url)
+        if not agent.same_origin(next_url) or next_url == url:
+            return found, None
+        url = next_url
+    return found, f"stopped after {max_pages} pages"
 
 
 CONCURRENT_ADMIN_REQUESTS = 4  # at most this many admin requests at once: quicker, still gentle on a production server
