@@ -218,9 +218,10 @@ def _full_url_problem(entry) -> str | None:
 @check("FHIR-BUNDLE-FULLURL")
 def entries_have_absolute_full_url(bundle: dict) -> None:
     """FHIR R4 Bundle: entry.fullUrl is an absolute URL (or a URN); a RESTful one ends with the resource's
-    type and id (a version-specific /_history/v after them is still that resource)."""
+    type and id (a version-specific /_history/v after them is still that resource). An outcome entry is
+    exempt: "results from operations might involve resources that are not identified"."""
     wrong = [f"entry {index}: {problem}" for index, entry in enumerate(_entries(bundle))
-             if (problem := _full_url_problem(entry))]
+             if _search_mode(entry) != "outcome" and (problem := _full_url_problem(entry))]
     if wrong:
         raise Violation("an absolute fullUrl, ending with type/id where it is RESTful, on every entry", "; ".join(wrong))
 
@@ -399,12 +400,15 @@ def refused_as_unauthenticated(exchange: Exchange) -> None:
 
 
 _CHALLENGE_SCHEME = re.compile(r"(?:^|,)\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?=\s|$|,)")
+_QUOTED_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')  # RFC 9110 §5.6.4
 
 
 def challenge_schemes(header_values: list[str]) -> list[str]:
-    """The auth-schemes named in WWW-Authenticate values, lower-cased (parameters are skipped)."""
+    """The auth-schemes named in WWW-Authenticate values, lower-cased (parameters are skipped, and so is
+    anything inside a quoted parameter value: error_description="Basic auth failed" names no scheme)."""
     schemes = []
     for value in header_values:
+        value = _QUOTED_STRING.sub('""', value)
         for match in _CHALLENGE_SCHEME.finditer(value):
             token = match.group(1)
             following = value[match.end():].lstrip()
@@ -462,43 +466,109 @@ def refusal_is_operation_outcome(exchange: Exchange) -> None:
         raise Violation("an OperationOutcome", "; ".join(errors[:5]), exchange=exchange)
 
 
+def _sent_credentials(exchange: Exchange) -> list[str]:
+    """What the request's Authorization header carried after its scheme (a Basic token, say): a server that
+    echoes it back echoes the secret inside it."""
+    values = [value for name, value in exchange.request_headers.items() if name.lower() == "authorization"]
+    return [value.split(" ", 1)[-1].strip() for value in values if len(value.split(" ", 1)[-1].strip()) >= 8]
+
+
 @check("NO-SECRET-IN-RESPONSE")
 def secret_not_echoed(exchange: Exchange, secrets: Iterable[str]) -> None:
-    """No response repeats the secret that was sent (or the client's real one) in its status line,
-    headers or body."""
-    if _contains_any(exchange, secrets):
+    """No response repeats the secret that was sent (or the client's real one), or the credentials the
+    Authorization header carried, in its status line, headers or body."""
+    if _contains_any(exchange, [*secrets, *_sent_credentials(exchange)]):
         raise Violation("no trace of the secret in the response", "the secret in the response", exchange=exchange)
+
+
+def _resources_within(body) -> list[str]:
+    """Every resource a JSON body holds, at any depth (contained, entries, parameters), but OperationOutcomes
+    and a Bundle with no entries, which carry no data. Bounded in depth and count: a hostile body stays cheap."""
+    found, stack = [], [(body, 0)]
+    while stack and len(found) < 20:
+        node, depth = stack.pop()
+        if depth > 64:
+            continue
+        if isinstance(node, dict):
+            kind = node.get("resourceType")
+            if isinstance(kind, str) and kind != "OperationOutcome" and not (kind == "Bundle" and not node.get("entry")):
+                found.append(f"a {kind} resource" + (f" ({node['id']})" if isinstance(node.get("id"), str) else ""))
+            stack += [(value, depth + 1) for value in node.values() if isinstance(value, (dict, list))]
+        elif isinstance(node, list):
+            stack += [(value, depth + 1) for value in node if isinstance(value, (dict, list))]
+    return found
 
 
 @check("NO-DATA-IN-REFUSAL")
 def refusal_carries_no_data(exchange: Exchange, resource_ids: Iterable[str]) -> None:
-    """RFC 9110 §15.5.2/§15.5.4: a refused request was not applied, so its answer carries no resource data."""
-    body = exchange.json()
-    leaks = []
-    if isinstance(body, dict) and body.get("resourceType") not in (None, "OperationOutcome"):
-        leaks.append(f"a {body.get('resourceType')} resource")
+    """RFC 9110 §15.5.2/§15.5.4: a refused request was not applied, so its answer carries no resource data --
+    no resource at any depth, no id of what the search found. An answer that served the request is not a
+    refusal: the check of why it must not be served reports it, at its own level."""
+    if exchange.status is not None and 200 <= exchange.status < 300:
+        return
+    leaks = _resources_within(exchange.json())
     leaks += [f"id {rid}" for rid in resource_ids if rid and rid in exchange.text]
     if leaks:
-        raise Violation("a refusal without resource data", ", ".join(leaks), exchange=exchange)
+        raise Violation("a refusal without resource data", ", ".join(dict.fromkeys(leaks)), exchange=exchange)
 
 
-_VOLATILE_TOKEN = re.compile(r"\b(?=[0-9a-fA-F:.-]*\d)[0-9a-fA-F:.-]{6,}\b")
+@check("FHIR-SEARCH-FAILURE-4XX")
+def search_failed_with_client_error(exchange: Exchange) -> None:
+    """FHIR R4 http §search: a search that cannot be executed answers 4xx or 5xx -- not a redirect to a
+    login page, which an API client cannot follow."""
+    if exchange.status is not None and exchange.status < 400 and not 200 <= exchange.status < 300:
+        raise Violation("a 4xx refusal", _status(exchange), exchange=exchange)
+
+
+def _basic_challenges(exchange: Exchange) -> list[str]:
+    """The Basic challenges of a 401, each as its text from the scheme to the next challenge or the end."""
+    values = exchange.response.headers.get_list("www-authenticate") if exchange.response is not None else []
+    challenges = []
+    for value in values:
+        blanked = _QUOTED_STRING.sub(lambda m: "\0" * len(m.group()), value)  # same offsets, no commas inside
+        starts = [m.start(1) for m in _CHALLENGE_SCHEME.finditer(blanked)
+                  if not blanked[m.end():].lstrip().startswith("=")]
+        for start, end in zip(starts, starts[1:] + [len(value)]):
+            if value[start:].lower().startswith("basic"):
+                challenges.append(value[start:end])
+    return challenges
+
+
+_REALM_PARAMETER = re.compile(r"(?:^|[\s,])realm\s*=", re.IGNORECASE)
+
+
+@check("RFC7617-2-REALM")
+def basic_challenge_has_realm(exchange: Exchange) -> None:
+    """RFC 7617 §2: the Basic scheme's realm parameter is REQUIRED."""
+    if exchange.status != 401:
+        return
+    missing = [challenge for challenge in _basic_challenges(exchange) if not _REALM_PARAMETER.search(challenge[5:])]
+    if missing:
+        raise Violation('a Basic challenge with realm="..."', repr(missing), exchange=exchange)
+
+
+# Request ids, trace ids and timestamps differ between any two answers: runs of hex with a digit, and long
+# letter-and-digit tokens (a random trace id).
+_VOLATILE_TOKEN = re.compile(r"\b(?=[0-9a-fA-F:.-]*\d)[0-9a-fA-F:.-]{6,}\b"
+                             r"|\b(?=[A-Za-z0-9_-]*\d)(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{16,}\b")
 
 
 @check("NO-CLIENT-ENUMERATION")
 def refusals_alike(unknown: Exchange, wrong: Exchange, unknown_id: str, known_id: str) -> None:
     """An unknown client id and a wrong secret are refused alike: no way to learn which ids exist."""
     def shape(exchange: Exchange, client_id: str):
-        """What a client can tell refusals apart by: status, challenge schemes and body, with the client id
-        and volatile tokens (request ids, timestamps: runs of hex with a digit) blanked out."""
+        """What a client can tell refusals apart by: status, challenges (error_description and all) and body,
+        with the client id and volatile tokens blanked out."""
+        def blank(text: str) -> str:
+            return _VOLATILE_TOKEN.sub("#", text.replace(client_id, "<client-id>"))
+
         body = exchange.json()
         if isinstance(body, dict):
             text = json.dumps({k: v for k, v in body.items() if k not in ("id", "meta")}, sort_keys=True)
         else:
             text = exchange.text
-        text = _VOLATILE_TOKEN.sub("#", text.replace(client_id, "<client-id>"))
-        schemes = challenge_schemes(exchange.response.headers.get_list("www-authenticate")) if exchange.response else None
-        return exchange.status, schemes, text
+        challenges = [blank(v) for v in exchange.response.headers.get_list("www-authenticate")] if exchange.response else None
+        return exchange.status, challenges, blank(text)
 
     unknown_shape, wrong_shape = shape(unknown, unknown_id), shape(wrong, known_id)
     if unknown_shape != wrong_shape:
@@ -513,10 +583,12 @@ def refusal_checks(exchange: Exchange, *, sent_secrets: Iterable[str], resource_
     makes serving this request wrong."""
     return [
         (not_served, exchange),
+        (search_failed_with_client_error, exchange),
         (no_server_error, exchange),
         (refused_as_unauthenticated, exchange),
         (challenges_at_all, exchange),
         (challenges_basic, exchange),
+        (basic_challenge_has_realm, exchange),
         (refusal_is_operation_outcome, exchange),
         (secret_not_echoed, exchange, list(sent_secrets)),
         (refusal_carries_no_data, exchange, list(resource_ids)),

@@ -62,9 +62,21 @@ def secret_other_case(secret: str) -> str:
     return secret.swapcase()
 
 
+def secret_with_trailing_space(secret: str) -> str:
+    """A server that trims what it is given accepts this."""
+    return secret + " "
+
+
+def secret_continued_after_nul(secret: str) -> str:
+    """A server that reads the secret as a C string, ending at the first NUL, accepts this."""
+    return secret + "\0" + "x"
+
+
 WRONG_SECRETS = {
     "wrong but of the same length": wrong_secret_same_length,
     "the right one with a character added": secret_with_char_added,
+    "the right one with a space added": secret_with_trailing_space,
+    "the right one followed by a NUL character and more": secret_continued_after_nul,
     "the right one missing its last character": secret_missing_last_char,
     "the right one in another letter case": secret_other_case,
     "empty": lambda secret: "",

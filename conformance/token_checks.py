@@ -36,7 +36,9 @@ def _served(exchange: Exchange) -> bool:
 
 
 def _refused(exchange: Exchange) -> bool:
-    return exchange.status is not None and exchange.status >= 400
+    """Answered, but not served: a 4xx or 5xx, and also a redirect (to a login page, say), which RFC 6749
+    §5.2 does not allow for an error, so the checks below judge it like any other refusal."""
+    return exchange.status is not None and not 200 <= exchange.status < 300
 
 
 def issued_token(exchange: Exchange) -> str | None:
@@ -312,8 +314,9 @@ def refusal_checks(exchange: Exchange, *, error: str, header_used: bool, sent_se
     if error == "invalid_client":
         refusal.append((invalid_client, exchange))
         if header_used:
-            refusal.append((invalid_client_challenges, exchange))
+            refusal += [(invalid_client_challenges, exchange), (checks.basic_challenge_has_realm, exchange)]
         else:
-            refusal += [(invalid_client_names_schemes, exchange), (checks.challenges_at_all, exchange)]
+            refusal += [(invalid_client_names_schemes, exchange), (checks.challenges_at_all, exchange),
+                        (checks.basic_challenge_has_realm, exchange)]
     refusal.append((checks.secret_not_echoed, exchange, list(sent_secrets)))
     return refusal

@@ -152,6 +152,7 @@ def _(attempt: Attempt, control: Control, verdict) -> None:
     exchange = attempt.exchange
     verdict.check(
         (checks.no_data_without_policy, exchange, control.resource_ids),
+        (checks.search_failed_with_client_error, exchange),
         (checks.no_server_error, exchange),
         (checks.refused_as_forbidden, exchange),
         (checks.forbidden_hidden_as_not_found, exchange),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from pytest_bdd import given, parsers, then, when
 
@@ -10,6 +12,9 @@ from conformance.credentials import (HEADER_FORMS, SCHEME_SPELLINGS, WRONG_SECRE
                                      colon_secret, fresh_secret, utf8_secret, wrong_secret_same_length)
 from steps.common import Attempt, Control, register_allowed_client
 
+
+# RFC 7617 §2.1 charset="UTF-8", as RFC 9110 §11.2 lets it be written: spaces around "=", quoted or not.
+UTF8_CHARSET = re.compile(r'(?:^|[\s,])charset\s*=\s*"?utf-8"?(?=\s*(?:,|$))', re.IGNORECASE)
 
 # Forms carrying the right id and secret are wrong for a reason other than RFC 7617 §2's validation.
 NOT_SERVED_BECAUSE = {
@@ -107,7 +112,7 @@ def _(provisioner, secret_registry):
 @given("the server's challenge advertises UTF-8")
 def _(refusal_seen) -> None:
     challenges = ", ".join(refusal_seen.response.headers.get_list("www-authenticate"))
-    if 'charset="utf-8"' not in challenges.lower().replace("charset=utf-8", 'charset="utf-8"'):
+    if not UTF8_CHARSET.search(challenges):
         pytest.skip("not applicable: the server's Basic challenge does not advertise charset=\"UTF-8\"; "
                     "RFC 7617 §2.1 then leaves the encoding of credentials undefined")
 

@@ -10,14 +10,14 @@ Feature: Changes to a client take effect at once
 
   Rule: Only a client with the basic grant may use Basic credentials
 
-    @req:SEED-BASIC-GRANT @req:RFC7617-2-VALIDATE @req:RFC9110-11.4-401 @req:RFC9110-11.6.1 @req:RFC9110-11.4-CHALLENGE
+    @req:SEED-BASIC-GRANT @req:RFC7617-2-VALIDATE @req:RFC9110-11.4-401 @req:RFC9110-11.6.1 @req:RFC7617-2-REALM @req:FHIR-SEARCH-FAILURE-4XX @req:RFC9110-11.4-CHALLENGE
     @req:FHIR-OO-ON-ERROR @req:NO-SECRET-IN-RESPONSE @req:NO-DATA-IN-REFUSAL
     Scenario: A client registered without the basic grant is refused
       When the administrator registers a second client like it but without the basic grant
       And the client without the basic grant authenticates with its own secret
       Then the client is refused as unauthenticated
 
-    @req:SEED-BASIC-GRANT @req:RFC7617-2-VALIDATE @req:RFC9110-11.4-401 @req:RFC9110-11.6.1 @req:RFC9110-11.4-CHALLENGE
+    @req:SEED-BASIC-GRANT @req:RFC7617-2-VALIDATE @req:RFC9110-11.4-401 @req:RFC9110-11.6.1 @req:RFC7617-2-REALM @req:FHIR-SEARCH-FAILURE-4XX @req:RFC9110-11.4-CHALLENGE
     @req:FHIR-OO-ON-ERROR @req:NO-SECRET-IN-RESPONSE @req:NO-DATA-IN-REFUSAL
     Scenario: A client whose basic grant was removed is refused at once
       When the administrator removes the basic grant from the client
@@ -26,14 +26,14 @@ Feature: Changes to a client take effect at once
 
   Rule: A deleted client and a replaced secret stop working at once
 
-    @req:RFC7617-2-VALIDATE @req:RFC9110-11.4-401 @req:RFC9110-11.6.1 @req:RFC9110-11.4-CHALLENGE @req:FHIR-OO-ON-ERROR
+    @req:RFC7617-2-VALIDATE @req:RFC9110-11.4-401 @req:RFC9110-11.6.1 @req:RFC7617-2-REALM @req:FHIR-SEARCH-FAILURE-4XX @req:RFC9110-11.4-CHALLENGE @req:FHIR-OO-ON-ERROR
     @req:NO-SECRET-IN-RESPONSE @req:NO-DATA-IN-REFUSAL
     Scenario: A deleted client is refused at once
       When the administrator deletes the client
       And the client authenticates with its own secret
       Then the client is refused as unauthenticated
 
-    @req:RFC7617-2-VALIDATE @req:RFC9110-11.4-401 @req:RFC9110-11.6.1 @req:RFC9110-11.4-CHALLENGE @req:FHIR-OO-ON-ERROR
+    @req:RFC7617-2-VALIDATE @req:RFC9110-11.4-401 @req:RFC9110-11.6.1 @req:RFC7617-2-REALM @req:FHIR-SEARCH-FAILURE-4XX @req:RFC9110-11.4-CHALLENGE @req:FHIR-OO-ON-ERROR
     @req:NO-SECRET-IN-RESPONSE @req:NO-DATA-IN-REFUSAL
     Scenario: After the secret is rotated the old secret is refused at once
       When the administrator gives the client a new secret
@@ -48,7 +48,7 @@ Feature: Changes to a client take effect at once
 
   Rule: An authenticated client that no policy allows is forbidden, not unauthenticated
 
-    @req:SEED-POLICY-REQUIRED @req:RFC9110-15.5.4-403 @req:RFC9110-15.5.4-404 @req:NO-5XX-ON-BAD-INPUT @req:FHIR-OO-ON-ERROR @req:NO-SECRET-IN-RESPONSE
+    @req:SEED-POLICY-REQUIRED @req:RFC9110-15.5.4-403 @req:RFC9110-15.5.4-404 @req:FHIR-SEARCH-FAILURE-4XX @req:NO-5XX-ON-BAD-INPUT @req:FHIR-OO-ON-ERROR @req:NO-SECRET-IN-RESPONSE
     @req:NO-DATA-IN-REFUSAL
     Scenario: A client that no policy allows is refused as forbidden
       Given no policy on the server allows every client
@@ -56,7 +56,7 @@ Feature: Changes to a client take effect at once
       And that second client authenticates with its own secret
       Then the client is refused as forbidden
 
-    @req:SEED-POLICY-REQUIRED @req:RFC9110-15.5.4-403 @req:RFC9110-15.5.4-404 @req:NO-5XX-ON-BAD-INPUT @req:FHIR-OO-ON-ERROR @req:NO-SECRET-IN-RESPONSE
+    @req:SEED-POLICY-REQUIRED @req:RFC9110-15.5.4-403 @req:RFC9110-15.5.4-404 @req:FHIR-SEARCH-FAILURE-4XX @req:NO-5XX-ON-BAD-INPUT @req:FHIR-OO-ON-ERROR @req:NO-SECRET-IN-RESPONSE
     @req:NO-DATA-IN-REFUSAL
     Scenario: A client whose policy was deleted is refused as forbidden at once
       Given no policy on the server allows every client

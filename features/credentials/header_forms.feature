@@ -9,7 +9,7 @@ Feature: Malformed Authorization headers are refused
 
   Rule: Credentials in any other form than "Basic base64(id:secret)" are refused
 
-    @req:RFC7617-2-VALIDATE @req:RFC9110-11.4-401 @req:RFC9110-11.6.1 @req:RFC9110-11.4-CHALLENGE
+    @req:RFC7617-2-VALIDATE @req:RFC9110-11.4-401 @req:RFC9110-11.6.1 @req:RFC7617-2-REALM @req:FHIR-SEARCH-FAILURE-4XX @req:RFC9110-11.4-CHALLENGE
     @req:NO-5XX-ON-BAD-INPUT @req:FHIR-OO-ON-ERROR @req:NO-SECRET-IN-RESPONSE @req:NO-DATA-IN-REFUSAL
     Scenario Outline: A request <form> is refused
       When the client sends its credentials <form>
@@ -25,7 +25,7 @@ Feature: Malformed Authorization headers are refused
 
   Rule: A token that is not strict base64 is refused
 
-    @req:RFC4648-3.3-ALPHABET @req:RFC9110-11.4-401 @req:RFC9110-11.6.1 @req:RFC9110-11.4-CHALLENGE
+    @req:RFC4648-3.3-ALPHABET @req:RFC9110-11.4-401 @req:RFC9110-11.6.1 @req:RFC7617-2-REALM @req:FHIR-SEARCH-FAILURE-4XX @req:RFC9110-11.4-CHALLENGE
     @req:NO-5XX-ON-BAD-INPUT @req:FHIR-OO-ON-ERROR @req:NO-SECRET-IN-RESPONSE @req:NO-DATA-IN-REFUSAL
     Scenario: A request as a token that is not base64 is refused
       When the client sends its credentials as a token that is not base64
@@ -33,7 +33,7 @@ Feature: Malformed Authorization headers are refused
 
   Rule: Nothing may surround the credentials
 
-    @req:RFC9110-11.4-SYNTAX @req:RFC9110-11.4-401 @req:RFC9110-11.6.1 @req:RFC9110-11.4-CHALLENGE
+    @req:RFC9110-11.4-SYNTAX @req:RFC9110-11.4-401 @req:RFC9110-11.6.1 @req:RFC7617-2-REALM @req:FHIR-SEARCH-FAILURE-4XX @req:RFC9110-11.4-CHALLENGE
     @req:NO-5XX-ON-BAD-INPUT @req:FHIR-OO-ON-ERROR @req:NO-SECRET-IN-RESPONSE @req:NO-DATA-IN-REFUSAL
     Scenario Outline: Credentials <form> are refused
       When the client sends its credentials <form>

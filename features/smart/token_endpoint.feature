@@ -23,7 +23,7 @@ Feature: The token endpoint issues access tokens to clients that authenticate wi
 
   Rule: A client that fails to authenticate gets no token
 
-    @req:RFC6749-4.4-AUTHENTICATE @req:RFC6749-5.2-INVALID-CLIENT @req:RFC6749-5.2-INVALID-CLIENT-401
+    @req:RFC6749-4.4-AUTHENTICATE @req:RFC6749-5.2-INVALID-CLIENT @req:RFC6749-5.2-INVALID-CLIENT-401 @req:RFC7617-2-REALM
     @req:RFC6749-5.2-ERROR-RESPONSE @req:NO-5XX-ON-BAD-INPUT @req:NO-SECRET-IN-RESPONSE
     Scenario Outline: A token request <variant> is refused as failed client authentication
       Given a client whose own secret gets a token
@@ -35,7 +35,7 @@ Feature: The token endpoint issues access tokens to clients that authenticate wi
         | with a wrong secret        |
         | under an unknown client id |
 
-    @req:RFC6749-4.4-AUTHENTICATE @req:RFC6749-5.2-INVALID-CLIENT @req:RFC6749-5.2-401-OPTIONAL @req:RFC9110-11.6.1
+    @req:RFC6749-4.4-AUTHENTICATE @req:RFC6749-5.2-INVALID-CLIENT @req:RFC6749-5.2-401-OPTIONAL @req:RFC9110-11.6.1 @req:RFC7617-2-REALM
     @req:RFC6749-5.2-ERROR-RESPONSE @req:NO-5XX-ON-BAD-INPUT
     Scenario: A token request without any credentials is refused as failed client authentication
       Given a client whose own secret gets a token
