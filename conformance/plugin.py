@@ -3,6 +3,7 @@ per-scenario recording and verdicts, requirement markers, and redaction of every
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
@@ -31,6 +32,7 @@ JOURNAL_KEY = pytest.StashKey[list]()  # a scenario's HTTP exchanges (conformanc
 CLEANUP_LEFT_KEY = pytest.StashKey[list]()  # what the run's cleanup could not delete (every worker's, on the controller)
 CLEANUP_LEFT_OUTPUT = "conformance_cleanup_left"  # an xdist worker's workeroutput key for the same
 SIGNALS_KEY = pytest.StashKey[dict]()
+LOG_FACTORY_KEY = pytest.StashKey[object]()
 REQUIREMENT_TAG = "req:"
 
 
@@ -57,13 +59,30 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[WARNINGS_KEY] = []
     config.stash[CLEANUP_LEFT_KEY] = []
     config.stash[SIGNALS_KEY] = _terminate_like_ctrl_c()
+    config.stash[LOG_FACTORY_KEY] = _redact_log_records(registry)
     if unknown := _unknown_requirements_selected(config.option.markexpr):
         raise pytest.UsageError(f"-m selects requirement id(s) not in features/requirements.csv: {', '.join(unknown)}")
     if settings.ca_bundle and not os.path.isfile(settings.ca_bundle):
         raise pytest.UsageError(f"--ca-bundle: no such file: {settings.ca_bundle}")
+    if not hasattr(config, "workerinput"):
+        for warning in weak_secret_warnings(settings):
+            print(f"WARNING: {warning}", file=sys.stderr, flush=True)
     if settings.insecure and not hasattr(config, "workerinput"):
         print("WARNING: --insecure: the server's TLS certificate is not verified; anyone between you and the "
               "server can read the credentials the suite sends", file=sys.stderr, flush=True)
+
+
+WEAK_SECRET_LENGTH = 16
+
+
+def weak_secret_warnings(settings: Settings) -> list[str]:
+    """Secrets the user gave that are short enough to guess (the Aidbox docs' own example is "secret") -- and
+    short enough to be ordinary words, which the redaction of every output then replaces wherever they appear."""
+    given = [("the admin client's secret", settings.admin_client_secret),
+             ("the pre-registered client's secret", settings.client_secret)]
+    return [f"{what} has {len(secret)} characters: it is weak, and every output will show [REDACTED] wherever "
+            "that text appears, in ordinary words too" for what, secret in given
+            if secret and len(secret) < WEAK_SECRET_LENGTH]
 
 
 def _unknown_requirements_selected(markexpr: str) -> list[str]:
@@ -71,6 +90,26 @@ def _unknown_requirements_selected(markexpr: str) -> list[str]:
     otherwise select nothing and end as pytest's silent exit 5."""
     named = re.findall(r"""requirement\(\s*id\s*=\s*["']([^"']+)["']""", markexpr or "")
     return [rid for rid in named if rid not in load_register()]
+
+
+def _redact_log_records(registry: SecretRegistry):
+    """Libraries log what they send and receive (httpcore, at DEBUG, every response header), and pytest shows
+    log records live (--log-cli-level), in reports and in JUnit. Each record is redacted as it is made, by the
+    one redaction function. Returns the factory it replaced."""
+    previous = logging.getLogRecordFactory()
+
+    def make_record(*args, **kwargs):
+        record = previous(*args, **kwargs)
+        try:
+            record.msg, record.args = registry.redact(record.getMessage()), ()
+            if record.exc_info:
+                record.exc_text = registry.redact(logging.Formatter().formatException(record.exc_info))
+        except Exception:  # noqa: BLE001 - a record that cannot be formatted is left for logging to complain about
+            pass
+        return record
+
+    logging.setLogRecordFactory(make_record)
+    return previous
 
 
 def _terminate_like_ctrl_c() -> dict:
@@ -93,6 +132,8 @@ def _raise_keyboard_interrupt(signum, frame):
 def pytest_unconfigure(config: pytest.Config) -> None:
     if left := cleanup.finish_all():  # a fallback: normally the session teardown has cleaned up already
         print(f"conformance: cleanup left on the server: {', '.join(left)}", file=sys.stderr)
+    if (factory := config.stash.get(LOG_FACTORY_KEY, None)) is not None:
+        logging.setLogRecordFactory(factory)
     if threading.current_thread() is threading.main_thread():
         for signum, previous in config.stash.get(SIGNALS_KEY, {}).items():
             signal.signal(signum, previous)

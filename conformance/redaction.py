@@ -20,9 +20,13 @@ _AUTH_HEADER = re.compile(r"""((?:proxy-)?authorization['"]?\s*[:=]\s*['"]?)[^'"
 
 
 def textual_forms(secret: str) -> set[str]:
-    """Every way a secret may show up in text the suite prints or the server echoes."""
-    forms = {secret, json.dumps(secret)[1:-1], quote(secret, safe=""), quote_plus(secret)}
-    forms.add(base64.b64encode(secret.encode("utf-8")).decode("ascii"))
+    """Every way a secret may show up in text the suite prints or the server echoes: plain (and, for a
+    base64 token, without its padding), JSON-escaped, URL-encoded, base64 and base64url with and without
+    padding, hex."""
+    raw = secret.encode("utf-8", "surrogatepass")
+    encoded = [base64.b64encode(raw).decode("ascii"), base64.urlsafe_b64encode(raw).decode("ascii")]
+    forms = {secret, secret.rstrip("="), json.dumps(secret)[1:-1], quote(secret, safe=""), quote_plus(secret),
+             raw.hex(), *encoded, *(form.rstrip("=") for form in encoded)}
     return {form for form in forms if form}
 
 

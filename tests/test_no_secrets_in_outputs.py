@@ -20,7 +20,8 @@ import pytest
 from conformance.secrets_dump import DUMP_ENV, credential_values, read_dump
 from tests.suite_runner import SuiteRun, reference_server, run_suite
 
-FAILING_FAULTS = ("echo-secret-in-error", "no-www-authenticate", "plain-secret-returned", "crash-on-malformed-header")
+FAILING_FAULTS = ("echo-secret-in-error", "echo-authorization-in-header", "no-www-authenticate", "plain-secret-returned",
+                  "crash-on-malformed-header")
 MIN_FORM = 8
 
 
@@ -30,10 +31,15 @@ def every_output_option(workdir: Path) -> tuple[str, ...]:
 
 
 def forms(secret: str) -> dict[str, str]:
-    """How a secret can appear in text: as sent, base64-encoded, JSON- and HTML/XML-escaped, URL-encoded."""
+    """How a secret can appear in text: as sent, base64-encoded (with or without padding, base64url too),
+    hex, JSON- and HTML/XML-escaped, URL-encoded."""
+    raw = secret.encode("utf-8")
     candidates = {
         "plain": secret,
-        "base64": base64.b64encode(secret.encode("utf-8")).decode("ascii"),
+        "base64": base64.b64encode(raw).decode("ascii"),
+        "unpadded base64": base64.b64encode(raw).decode("ascii").rstrip("="),
+        "base64url": base64.urlsafe_b64encode(raw).decode("ascii").rstrip("="),
+        "hex": raw.hex(),
         "json-escaped": json.dumps(secret)[1:-1],
         "html-escaped": html.escape(secret),
         "url-encoded": quote(secret, safe=""),
@@ -86,6 +92,16 @@ def test_no_secret_in_any_output_of_a_failing_run_whose_server_echoes_secrets(tm
     assert_every_output_written(run)
     report = next(text for name, text in run.files.items() if name.endswith("report.html"))
     assert "[REDACTED]" in report
+    found = leaks(run, secrets)
+    assert not found, "\n".join(found)
+
+
+def test_no_secret_in_debug_logs_when_the_server_echoes_credentials_in_a_header(tmp_path, monkeypatch):
+    """httpcore logs every response header at DEBUG; live logging prints those records as they are made."""
+    run, secrets = run_with_dump(("echo-authorization-in-header",), tmp_path, monkeypatch, "--log-cli-level=DEBUG",
+                                 "-k", "refused")
+    assert "receive_response_headers" in run.output, "no httpcore debug log was printed: the search below proves little"
+    assert "x-received-authorization" in run.output.lower()
     found = leaks(run, secrets)
     assert not found, "\n".join(found)
 
