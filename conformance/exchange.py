@@ -48,7 +48,7 @@ class Exchange:
         """The response body as JSON, or None when it is not JSON."""
         try:
             return self.response.json() if self.response is not None else None
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # ValueError: bad JSON, or an int of 4,300+ digits
             return None
 
     def describe(self, redactor: SecretRegistry) -> str:

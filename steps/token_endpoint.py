@@ -61,6 +61,9 @@ def _(agent, fhir_base_url) -> Exchange:
 
 @then("the configuration is served as JSON")
 def _(configuration_answer, verdict) -> None:
+    if configuration_answer.status == 404:  # a server that offers no SMART at all; anything else is judged
+        verdict.skip_not_applicable(f"the server has no SMART configuration ({configuration_answer.url}: 404), so "
+                                    "it does not offer SMART App Launch")
     verdict.check((token_checks.configuration_served, configuration_answer))
 
 
