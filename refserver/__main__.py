@@ -29,6 +29,9 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.ArgumentParser, argpars
     parser.add_argument("--fault", action="append", default=[], help="enable a fault mode (repeatable)")
     parser.add_argument("--latency-ms", type=int, default=0, help="delay every answer by N ms")
     parser.add_argument("--token-ttl", type=int, default=300, help="seconds an access token lives [300]")
+    parser.add_argument("--lockout-after", type=int, default=0, metavar="N",
+                        help="after N failed logins of a client id within a minute, answer it 429 for that minute "
+                             "(brute-force protection, as many servers have; 0: off) [0]")
     parser.add_argument("--list-faults", action="store_true", help="list fault modes and exit")
     parser.add_argument("--ssl-certfile", help="serve HTTPS with this certificate (PEM; with --ssl-keyfile)")
     parser.add_argument("--ssl-keyfile", help="the certificate's private key (PEM)")
@@ -47,6 +50,8 @@ def build_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> S
         parser.error(str(error))
     if args.latency_ms < 0:
         parser.error("--latency-ms must be >= 0")
+    if args.lockout_after < 0:
+        parser.error("--lockout-after must be >= 0")
     if args.token_ttl <= 0:
         parser.error("--token-ttl must be > 0")
     return ServerConfig(
@@ -58,6 +63,7 @@ def build_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> S
         faults=faults,
         latency_ms=args.latency_ms,
         token_ttl=args.token_ttl,
+        lockout_after=args.lockout_after,
     )
 
 

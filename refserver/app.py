@@ -20,10 +20,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import faults as F
-from .auth import Authenticator, MalformedHeader, Refused, UnknownClientRevealed
+from .auth import Authenticator, LockedOut, MalformedHeader, Refused, UnknownClientRevealed
 from .bodies import read_resource, valid_id
 from .config import ServerConfig
-from .outcomes import Problem, forbidden, json_response, outcome_response, problem_response, unauthorized
+from .outcomes import (CHALLENGE, Problem, forbidden, is_fhir_path, json_response, outcome_response, problem_response,
+                       unauthorized)
 from .policy import is_allowed
 from .search import FILTERS, InvalidSearch, parse_query, searchset, select
 from .smart import SmartEndpoints
@@ -42,7 +43,8 @@ class RefServer:
         self.config = config
         self.faults = config.faults
         self.store = Store(config.db_path, keep_plain_secrets=F.keeps_plain_secrets(config.faults))
-        self.auth = Authenticator(self.store, config.admin_client_id, config.admin_secret, config.faults)
+        self.auth = Authenticator(self.store, config.admin_client_id, config.admin_secret, config.faults,
+                                  config.lockout_after)
         self.smart = SmartEndpoints(self.store, config)  # SMART discovery, token endpoint, Bearer tokens
         self.started = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -84,6 +86,8 @@ class RefServer:
 
     def _refusal(self, request: Request) -> Response | None:
         """The 401/403 (or fault-distorted) answer for this request, or None to serve it."""
+        if self._left_open(request):
+            return None
         try:
             values = request.headers.getlist("authorization")
             principal = self.smart.bearer_principal(values) or self.auth.authenticate(values)
@@ -92,7 +96,12 @@ class RefServer:
                 return Response(GARBAGE_500, status_code=500, media_type="text/html")
             return unauthorized(request)
         except Refused as refused:
+            if F.enabled(self.faults, "refusal-names-matching-subjects") and "id" not in request.path_params:
+                return self._refusal_naming_subjects(request)
             return unauthorized(request, refused.credentials)
+        except LockedOut as locked:
+            return outcome_response(request, 429, "throttled", "Too many failed logins; try again later",
+                                    {"Retry-After": str(locked.retry_after)})
         except UnknownClientRevealed as revealed:
             return outcome_response(request, 404, "not-found", str(revealed))
         if principal.policy_exempt or F.enabled(self.faults, "ignore-access-policy"):
@@ -100,6 +109,22 @@ class RefServer:
         if is_allowed(principal.client_id, self.store.resources("AccessPolicy")):
             return None
         return forbidden(request, self._refused_results(request))
+
+    def _refusal_naming_subjects(self, request: Request) -> Response:
+        """Only under refusal-names-matching-subjects: a 401 whose diagnostics tell whose data the search
+        would have found -- no resource in it, but data all the same."""
+        found = self._searchset(request.query_params.multi_items(), _fhir_type(request), "")
+        subjects = sorted({str((entry["resource"].get("subject") or {}).get("reference")) for entry in found.get("entry", [])})
+        diagnostics = f"Authentication failed; this search would have shown data of {', '.join(subjects)}"
+        return outcome_response(request, 401, "login", diagnostics, {"WWW-Authenticate": CHALLENGE})
+
+    def _left_open(self, request: Request) -> bool:
+        """Only under the faults that protect the GET search alone: the other ways of reading FHIR data."""
+        if not is_fhir_path(request):
+            return False
+        if F.enabled(self.faults, "read-unauthenticated") and request.method == "GET" and "id" in request.path_params:
+            return True
+        return F.enabled(self.faults, "post-search-unauthenticated") and request.url.path.endswith("/_search")
 
     def _refused_results(self, request: Request) -> dict | None:
         """Only under resources-in-refusal: the Bundle a refused FHIR search would have returned."""

@@ -7,9 +7,12 @@ that loosen parsing or comparison sit here, each at the step it corrupts.
 
 import base64
 import hashlib
+import math
 import os
 import re
+import time
 from dataclasses import dataclass, field
+from urllib.parse import unquote_plus
 
 from . import faults as F
 from .store import Credential, Store
@@ -23,6 +26,8 @@ PLAIN_TEXT_COMPARISONS = {
     "accept-secret-prefix": lambda real, given: given != "" and real.startswith(given),
     "ignore-secret-suffix": lambda real, given: given[: len(real)] == real,
     "secret-case-insensitive": lambda real, given: given.lower() == real.lower(),
+    "secret-last-char-ignored": lambda real, given: len(given) == len(real) and given[:-1] == real[:-1],
+    "secret-truncated-at-72-bytes": lambda real, given: given.encode()[:72] == real.encode()[:72],
 }
 
 
@@ -49,6 +54,36 @@ class Refused(Exception):
     def __init__(self, credentials: Credentials | None = None):
         super().__init__("authentication failed")
         self.credentials = credentials
+
+
+class LockedOut(Exception):
+    """Too many failed logins of this client id lately: answered 429 (RFC 6585 §4) until the window passes."""
+
+    def __init__(self, retry_after: int):
+        super().__init__("too many failed logins")
+        self.retry_after = retry_after
+
+
+class Lockout:
+    """Brute-force protection, off unless configured: after `limit` failures of a client id within `window`
+    seconds, every request as that id is refused with 429 until the oldest of them is `window` old."""
+
+    def __init__(self, limit: int, window: float = 60.0, clock=time.monotonic):
+        self.limit, self.window, self.clock = limit, window, clock
+        self._failures: dict[str, list[float]] = {}
+
+    def check(self, client_id: str) -> None:
+        recent = self._recent(client_id)
+        if self.limit and len(recent) >= self.limit:
+            raise LockedOut(max(1, math.ceil(recent[0] + self.window - self.clock())))
+
+    def failed(self, client_id: str) -> None:
+        if self.limit:
+            self._failures[client_id] = [*self._recent(client_id), self.clock()]
+
+    def _recent(self, client_id: str) -> list[float]:
+        now = self.clock()
+        return [at for at in self._failures.get(client_id, []) if now - at < self.window]
 
 
 class MalformedHeader(Refused):
@@ -116,6 +151,8 @@ def _decode_text(raw: bytes, faults: frozenset[str]) -> str:
 def _split_user_pass(text: str, faults: frozenset[str]) -> Credentials:
     """The user-id ends at the FIRST colon; the password may contain colons (RFC 7617 §2)."""
     client_id, colon, secret = text.partition(":")
+    if F.enabled(faults, "basic-secret-url-decoded"):
+        secret = unquote_plus(secret)
     if F.enabled(faults, "split-at-every-colon"):
         secret = secret.split(":")[0]
     if not colon or not client_id:
@@ -126,8 +163,10 @@ def _split_user_pass(text: str, faults: frozenset[str]) -> Credentials:
 class Authenticator:
     """Turns Authorization header values into a Principal, or raises Refused."""
 
-    def __init__(self, store: Store, admin_client_id: str, admin_secret: str, faults: frozenset[str]):
+    def __init__(self, store: Store, admin_client_id: str, admin_secret: str, faults: frozenset[str],
+                 lockout_after: int = 0):
         self._store = store
+        self._lockout = Lockout(lockout_after)
         self._faults = faults
         self._admin_id = admin_client_id
         self._admin = Credential.for_secret(admin_secret, keep_plain=F.keeps_plain_secrets(faults))
@@ -143,9 +182,14 @@ class Authenticator:
             if F.enabled(self._faults, "anonymous-access"):
                 return Principal("anonymous", policy_exempt=True)
             raise Refused()
-        if credentials.client_id == self._admin_id:
-            return self._verify_admin(credentials)
-        return self._verify_client(credentials)
+        self._lockout.check(credentials.client_id)
+        try:
+            if credentials.client_id == self._admin_id:
+                return self._verify_admin(credentials)
+            return self._verify_client(credentials)
+        except Refused:
+            self._lockout.failed(credentials.client_id)
+            raise
 
     def _fingerprint(self, credentials: Credentials) -> tuple[str, str]:
         """How the verified-credentials cache remembers a pair without holding the secret."""
@@ -197,6 +241,8 @@ class Authenticator:
         if F.enabled(self._faults, "admin-secret-opens-any-client") and self._admin.matches(given):
             return True
         if F.enabled(self._faults, "accept-empty-secret") and given == "":
+            return True
+        if F.enabled(self._faults, "accept-stored-hash") and given == credential.masked:
             return True
         if F.enabled(self._faults, "accept-any-clients-secret"):
             if any(other.matches(given) for other in self._store.credentials()):

@@ -12,6 +12,10 @@ FAULTS: dict[str, str] = {
     "ignore-secret-suffix": "only the first len(real secret) chars are compared: right secret + extra chars accepted",
     "secret-case-insensitive": "secrets compared case-insensitively",
     "accept-empty-secret": "an empty secret is accepted for a known client",
+    "secret-last-char-ignored": "the secret's last character is not compared (a partial comparison)",
+    "secret-truncated-at-72-bytes": "only the first 72 bytes of a secret count, as bcrypt hashes them",
+    "accept-stored-hash": "the __sha256: form the admin API shows is accepted as the secret (pass-the-hash)",
+    "basic-secret-url-decoded": "the FHIR API form-urldecodes the password of Basic credentials, as only the token endpoint may",
     "secret-whitespace-trimmed": "the secret given is stripped of surrounding whitespace before it is compared",
     "secret-ends-at-nul": "the secret given ends at its first NUL character (read as a C string)",
     "accept-any-clients-secret": "a known client id with ANY registered client's secret is accepted",
@@ -38,6 +42,9 @@ FAULTS: dict[str, str] = {
     "ignore-trailing-text": "text after the base64 token is ignored",
     "any-scheme-accepted": "any scheme (Bearer, Digest, ...) whose token decodes as id:secret is accepted",
     "anonymous-access": "a request without Authorization is served as if allowed",
+    "read-unauthenticated": "reading a FHIR resource by id needs no credentials (only search is protected)",
+    "post-search-unauthenticated": "FHIR search by POST (_search) needs no credentials",
+    "refusal-names-matching-subjects": "the 401 of a search names the subjects (Patient/...) of what it would have found",
     "resources-in-refusal": "403 bodies include the search Bundle the client was refused (leaks data)",
     "refusal-not-operation-outcome": '401/403 bodies are {"error": "..."} JSON, not an OperationOutcome',
     "plain-secret-returned": "GET/PUT /Client answers show the plain secret",
@@ -63,6 +70,13 @@ FAULTS: dict[str, str] = {
     "token-accepts-header-and-body": "credentials in both the Authorization header and the body are accepted (the body ignored)",
     "token-any-grant-type": "any grant_type gets a client_credentials token (no unsupported_grant_type)",
     "token-without-expires-in": "token responses lack expires_in",
+    "token-accepts-empty-secret": "the token endpoint accepts an empty secret for a known client",
+    "token-secret-case-insensitive": "the token endpoint compares secrets case-insensitively",
+    "token-accepts-secret-prefix": "the token endpoint accepts any non-empty prefix of the secret",
+    "token-secret-last-char-ignored": "the token endpoint does not compare the secret's last character",
+    "token-post-client-id-only": "a client_id in the body with no secret gets a token (taken for a public client)",
+    "token-post-skips-secret": "client_secret in the body (client_secret_post) is not checked",
+    "bearer-token-prefix-match": "a Bearer token is matched on its first 16 characters only (a tampered token works)",
     "fhir-refuses-bearer": "access tokens are not accepted as Bearer credentials on the FHIR API",
     "discovery-omits-client-secret-basic": "the SMART configuration lists client_secret_post only, though Basic works",
     "discovery-requires-credentials": "the SMART configuration answers 401 to a request without credentials",
@@ -71,7 +85,9 @@ FAULTS: dict[str, str] = {
 # Faults that compare against (or show) the plain secret. Only when one of them is on does
 # the store keep plain secrets at all; the clean server keeps salted digests only.
 NEEDS_PLAIN_SECRET = frozenset(
-    {"accept-secret-prefix", "ignore-secret-suffix", "secret-case-insensitive", "plain-secret-returned"}
+    {"accept-secret-prefix", "ignore-secret-suffix", "secret-case-insensitive", "secret-last-char-ignored",
+     "secret-truncated-at-72-bytes", "plain-secret-returned", "token-accepts-empty-secret",
+     "token-secret-case-insensitive", "token-accepts-secret-prefix", "token-secret-last-char-ignored"}
 )
 
 

@@ -37,6 +37,7 @@ from .outcomes import CHALLENGE, LOGIN_PAGE, unauthorized
 from .store import Credential, Store
 
 TOKEN_PATH = "/auth/token"
+BEARER_PREFIX = 16  # what the bearer-token-prefix-match fault compares
 WELL_KNOWN = "/.well-known/smart-configuration"
 GRANT = "client_credentials"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -157,7 +158,11 @@ class SmartEndpoints:
         if "client_secret" in form:
             if "client_id" not in form:
                 raise TokenError("invalid_request", "client_secret without client_id")
+            if F.enabled(self.faults, "token-post-skips-secret") and self.store.read("Client", form["client_id"]):
+                return form["client_id"]
             return self._verify(Credentials(form["client_id"], form["client_secret"]), header_used=False)
+        if F.enabled(self.faults, "token-post-client-id-only") and self.store.read("Client", form.get("client_id", "")):
+            return form["client_id"]
         raise TokenError("invalid_client", "no client authentication included", header_used=False)
 
     def _basic_credentials(self, header_values: list[str]) -> Credentials:
@@ -178,9 +183,22 @@ class SmartEndpoints:
         matches = (credential or self._dummy).matches(credentials.secret)
         if F.enabled(self.faults, "token-endpoint-accepts-any-secret"):
             matches = True
+        if credential is not None and credential.plain is not None:
+            matches = matches or self._weakly_matches(credential.plain, credentials.secret)
         if client is None or credential is None or not matches:
             raise failed
         return credentials.client_id
+
+    def _weakly_matches(self, real: str, given: str) -> bool:
+        """The faulty comparisons of the token endpoint's secret-comparison faults (the plain secret is kept
+        only while one of them is on)."""
+        weak = {
+            "token-accepts-empty-secret": given == "",
+            "token-secret-case-insensitive": given.lower() == real.lower(),
+            "token-accepts-secret-prefix": given != "" and real.startswith(given),
+            "token-secret-last-char-ignored": len(given) == len(real) and given[:-1] == real[:-1],
+        }
+        return any(F.enabled(self.faults, name) and result for name, result in weak.items())
 
     def _check_grant(self, form: dict[str, str], client_id: str) -> None:
         grant_type = form.get("grant_type")
@@ -195,7 +213,10 @@ class SmartEndpoints:
     def _issue(self, client_id: str) -> Response:
         credential = self.store.credential(client_id)
         token = secrets.token_urlsafe(32)
-        self.tokens.add(token, IssuedToken(client_id, credential.salt if credential else "", self.clock() + self.ttl))
+        issued = IssuedToken(client_id, credential.salt if credential else "", self.clock() + self.ttl)
+        self.tokens.add(token, issued)
+        if F.enabled(self.faults, "bearer-token-prefix-match"):
+            self.tokens.add(token[:BEARER_PREFIX], issued)
         body = {"access_token": token, "token_type": "Bearer", "expires_in": self.ttl}
         if F.enabled(self.faults, "token-without-expires-in"):
             del body["expires_in"]
@@ -230,6 +251,8 @@ class SmartEndpoints:
         if scheme.lower() != "bearer" or not token or " " in token:
             return None
         issued = self.tokens.get(token)
+        if issued is None and F.enabled(self.faults, "bearer-token-prefix-match"):
+            issued = self.tokens.get(token[:BEARER_PREFIX])
         if issued is None or self.clock() >= issued.expires:
             return None
         if not F.enabled(self.faults, "token-survives-client-deletion"):

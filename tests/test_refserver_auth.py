@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from refserver.auth import Credentials, MalformedHeader, parse_authorization
+from refserver.auth import Credentials, LockedOut, Lockout, MalformedHeader, parse_authorization
 from refserver.config import ServerConfig
 from refserver.testing import basic, client, register_client
 
@@ -214,3 +214,24 @@ def test_admin_is_exempt_from_policies_and_its_id_is_reserved(http):
     assert http.get("/fhir/Observation", headers=ADMIN).status_code == 200
     response = http.put("/Client/root", json={"secret": "x", "grant_types": ["basic"]}, headers=ADMIN)
     assert response.status_code == 400
+
+
+def test_lockout_refuses_a_client_id_after_its_failures_until_the_window_passes():
+    now = [0.0]
+    lockout = Lockout(limit=2, window=60, clock=lambda: now[0])
+    lockout.failed("app")
+    lockout.check("app")  # one failure: still let through
+    lockout.failed("app")
+    with pytest.raises(LockedOut) as locked:
+        lockout.check("app")
+    assert locked.value.retry_after == 60
+    lockout.check("other")  # per client id
+    now[0] = 60.0
+    lockout.check("app")  # the failures have aged out
+
+
+def test_lockout_is_off_by_default():
+    lockout = Lockout(limit=0)
+    for _ in range(100):
+        lockout.failed("app")
+    lockout.check("app")

@@ -88,6 +88,30 @@ def token_survives_deletion(http) -> bool:
     return status(http, {"Authorization": f"Bearer {token}"}) == 200
 
 
+def first_observation_id(http) -> str:
+    return bundle(http, "code=4548-4")["entry"][0]["resource"]["id"]
+
+
+def long_secret_truncated(http) -> bool:
+    register_client(http, ADMIN, "long", "L" * 80)
+    return status(http, basic("long", "L" * 72 + "Z" * 8)) == 200
+
+
+def url_decoded_secret(http) -> bool:
+    register_client(http, ADMIN, "plus", "a+b%2Bc")
+    return status(http, basic("plus", "a+b%2Bc")) == 401
+
+
+def stored_hash_accepted(http) -> bool:
+    return status(http, basic("app", http.get("/Client/app", headers=ADMIN).json()["secret"])) == 200
+
+
+def changed_token_works(http) -> bool:
+    token = token_of(http)
+    changed = token[:20] + ("B" if token[20] == "A" else "A") + token[21:]
+    return status(http, {"Authorization": f"Bearer {changed}"}) == 200
+
+
 def smart_configuration(http) -> dict:
     return http.get("/fhir/.well-known/smart-configuration").json()
 
@@ -100,6 +124,13 @@ PROBES = {
     "accept-empty-secret": lambda h: status(h, basic("app", "")) == 200,
     "secret-whitespace-trimmed": lambda h: status(h, basic("app", APP_SECRET + " ")) == 200,
     "secret-ends-at-nul": lambda h: status(h, basic("app", APP_SECRET + "\0x")) == 200,
+    "secret-last-char-ignored": lambda h: status(h, basic("app", APP_SECRET[:-1] + "X")) == 200,
+    "secret-truncated-at-72-bytes": long_secret_truncated,
+    "accept-stored-hash": stored_hash_accepted,
+    "basic-secret-url-decoded": url_decoded_secret,
+    "read-unauthenticated": lambda h: status(h, path=f"{OBS}/{first_observation_id(h)}") == 200,
+    "post-search-unauthenticated": lambda h: h.post(f"{OBS}/_search", data={"code": "4548-4"}).status_code == 200,
+    "refusal-names-matching-subjects": lambda h: "Patient/p1" in h.get(f"{OBS}?code=4548-4").text,
     "accept-any-clients-secret": lambda h: status(h, basic("app", "0ther-Secret")) == 200,
     "scheme-spelling-skips-secret": lambda h: status(h, raw("basic " + basic("app", "wrong")["Authorization"].split()[1])) == 200,
     "admin-secret-opens-any-client": lambda h: status(h, basic("app", ADMIN_SECRET)) == 200,
@@ -142,6 +173,13 @@ PROBES = {
     "token-missing-no-store": lambda h: "cache-control" not in token_answer(h, cc_client(h)).headers,
     "token-no-www-authenticate": lambda h: "www-authenticate" not in token_answer(h, basic("ghost", "x")).headers,
     "token-failed-client-redirects": lambda h: token_answer(h, basic("ghost", "x")).status_code == 302,
+    "token-accepts-empty-secret": lambda h: token_answer(h, {**cc_client(h), **basic("cc", "")}).status_code == 200,
+    "token-secret-case-insensitive": lambda h: token_answer(h, {**cc_client(h), **basic("cc", "CC-sECRET")}).status_code == 200,
+    "token-accepts-secret-prefix": lambda h: token_answer(h, {**cc_client(h), **basic("cc", "cc-Secre")}).status_code == 200,
+    "token-secret-last-char-ignored": lambda h: token_answer(h, {**cc_client(h), **basic("cc", "cc-SecreX")}).status_code == 200,
+    "token-post-client-id-only": lambda h: cc_client(h) and token_answer(h, {}, client_id="cc").status_code == 200,
+    "token-post-skips-secret": lambda h: cc_client(h) and token_answer(h, {}, client_id="cc", client_secret="x").status_code == 200,
+    "bearer-token-prefix-match": changed_token_works,
     "token-ignores-grant-types": lambda h: token_answer(h, cc_client(h, grant_types=("basic",))).status_code == 200,
     "token-survives-client-deletion": token_survives_deletion,
     "token-raw-secret-in-basic": lambda h: token_answer(h, cc_client(h, secret="a+b/c=d%e f")).status_code == 401,
