@@ -114,6 +114,12 @@ def utf8_secret_accepted(exchange: Exchange) -> None:
     _expect_success(exchange, "a non-ASCII secret sent as UTF-8")
 
 
+@check("RFC7617-2-PASSWORD-AS-SENT")
+def secret_accepted_as_sent(exchange: Exchange) -> None:
+    """RFC 7617 §2: the password is what was base64-encoded, not its URL-decoded form."""
+    _expect_success(exchange, "a secret containing + and %2B, sent as it is")
+
+
 # --- the search answer ---------------------------------------------------------------------------
 
 @check("FHIR-BUNDLE-VALID")

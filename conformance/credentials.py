@@ -62,6 +62,11 @@ def secret_other_case(secret: str) -> str:
     return secret.swapcase()
 
 
+def secret_last_char_changed(secret: str) -> str:
+    """Same length, one character different: a server comparing only part of the secret accepts this."""
+    return secret[:-1] + _different_char(secret[-1])
+
+
 def secret_with_trailing_space(secret: str) -> str:
     """A server that trims what it is given accepts this."""
     return secret + " "
@@ -78,6 +83,7 @@ WRONG_SECRETS = {
     "the right one with a space added": secret_with_trailing_space,
     "the right one followed by a NUL character and more": secret_continued_after_nul,
     "the right one missing its last character": secret_missing_last_char,
+    "the right one with its last character changed": secret_last_char_changed,
     "the right one in another letter case": secret_other_case,
     "empty": lambda secret: "",
 }
@@ -108,6 +114,8 @@ SCHEME_SPELLINGS = {"basic": "basic", "BASIC": "BASIC"}
 # Secrets that exercise RFC 7617's encoding rules; a random part keeps each one fresh.
 COLON_SECRET_SHAPE = "{a}:{b}:{c}"
 UTF8_SECRET_SHAPE = "{a}-ñé-日本-{b}"
+URL_SENSITIVE_SECRET_SHAPE = "{a}+%2B/={b}"  # URL- or form-decoding changes it; ASCII, so UTF-8 plays no part
+LONG_SECRET_LENGTH = 100  # past the 72 bytes bcrypt reads: a server hashing with it ignores the rest
 
 
 def colon_secret() -> str:
@@ -116,3 +124,11 @@ def colon_secret() -> str:
 
 def utf8_secret() -> str:
     return UTF8_SECRET_SHAPE.format(a=fresh_secret(16), b=fresh_secret(16))
+
+
+def url_sensitive_secret() -> str:
+    return URL_SENSITIVE_SECRET_SHAPE.format(a=fresh_secret(12), b=fresh_secret(12))
+
+
+def long_secret() -> str:
+    return fresh_secret(LONG_SECRET_LENGTH)

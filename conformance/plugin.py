@@ -139,6 +139,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             signal.signal(signum, previous)
 
 
+SEED_SCENARIOS_MODULE = "test_seed.py"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The seed's three steps run first: they are what the rest stands on, and a server that locks a client out
+    after wrong secrets (good practice) must meet the pre-registered client before the rejection paths do."""
+    items.sort(key=lambda item: item.path.name != SEED_SCENARIOS_MODULE)
+
+
 def pytest_bdd_apply_tag(tag: str, function):
     """@req:<id> becomes requirement(id=<id>), so `-m 'requirement(id="<id>")'` selects by requirement."""
     if not tag.startswith(REQUIREMENT_TAG):

@@ -213,6 +213,14 @@ def bearer_search_served(exchange: Exchange) -> None:
                         exchange=exchange)
 
 
+@check("RFC6749-7-VALIDATE-TOKEN")
+def changed_token_refused(exchange: Exchange) -> None:
+    """RFC 6749 §7: the resource server MUST validate the access token -- one it did not issue serves nothing."""
+    if exchange.response is None or _served(exchange):
+        raise Violation("the changed token refused", _status(exchange) + (
+            ": a token the server never issued served the search" if _served(exchange) else ""), exchange=exchange)
+
+
 @check("TOKEN-ENDS-WITH-CLIENT")
 def token_refused_after_client_deleted(exchange: Exchange) -> None:
     """ASVS 5.0 V7.4.2: a deleted client's sessions end -- its access token no longer serves requests."""

@@ -75,7 +75,7 @@ def _(policy_creation, verdict) -> None:
 @given("a fresh client whose own credentials are accepted", target_fixture="control")
 def _(provisioner, secret_registry, search_with, seed_data) -> Control:
     credentials = register_allowed_client(provisioner, secret_registry, _unique("state"))
-    return positive_control(search_with, credentials)
+    return positive_control(search_with, credentials, seed_data.ids())
 
 
 @given("no policy on the server allows every client")

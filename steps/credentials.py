@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import quote, urlencode
 
 import pytest
 from pytest_bdd import given, parsers, then, when
 
 from conformance import checks
 from conformance.credentials import (HEADER_FORMS, SCHEME_SPELLINGS, WRONG_SECRETS, Credentials, basic_header,
-                                     colon_secret, fresh_secret, utf8_secret, wrong_secret_same_length)
-from steps.common import Attempt, Control, register_allowed_client
+                                     colon_secret, fresh_secret, long_secret, url_sensitive_secret, utf8_secret,
+                                     wrong_secret_same_length)
+from steps.common import SEED_CODE, SEED_COUNT, Attempt, Control, positive_control, register_allowed_client
 
 
 # RFC 7617 §2.1 charset="UTF-8", as RFC 9110 §11.2 lets it be written: spaces around "=", quoted or not.
@@ -125,3 +127,109 @@ def _(control, attempt_as) -> Attempt:
 @when("the client authenticates with its non-ASCII secret encoded as UTF-8", target_fixture="attempt")
 def _(control, attempt_as) -> Attempt:
     return attempt_as(control.credentials, check=checks.utf8_secret_accepted)
+
+
+# --- the same credentials on other FHIR interactions -----------------------------------------------
+
+def _credentials_for(how: str, right: Credentials, secret_registry) -> tuple[str | None, list[str]]:
+    """The Authorization value (None: no header) of a request sent `how`, and the secrets it carried."""
+    if how == "without credentials":
+        return None, []
+    if how == "with a wrong secret":
+        wrong = Credentials(right.client_id, wrong_secret_same_length(right.secret))
+        secret_registry.add_credentials(wrong.client_id, wrong.secret)
+        return wrong.header(), [wrong.secret, right.secret]
+    raise ValueError(f"no such way to send credentials: {how}")
+
+
+@pytest.fixture
+def read_by_id(agent, settings):
+    """GET [base]/Observation/[id] (FHIR R4 http §read) with a given Authorization value."""
+    def read(observation_id: str, authorization: str | None):
+        headers = {"authorization": authorization} if authorization is not None else {}
+        return agent.send("GET", f"{settings.fhir_base}/Observation/{quote(observation_id, safe='')}", headers=headers)
+    return read
+
+
+@pytest.fixture
+def search_by_post(agent, settings):
+    """POST [base]/Observation/_search with the seed's parameters as a form body (FHIR R4 http §search)."""
+    def search(authorization: str | None):
+        headers = {"authorization": authorization} if authorization is not None else {}
+        body = urlencode({"code": SEED_CODE, "_count": SEED_COUNT})
+        return agent.send("POST", f"{settings.fhir_base}/Observation/_search", headers=headers, form_body=body)
+    return search
+
+
+@given("the client can read an Observation it found by its id", target_fixture="observation_id")
+def _(control, read_by_id) -> str:
+    if not control.resource_ids:
+        pytest.skip("not applicable: the client's search found no Observation to read")
+    observation_id = control.resource_ids[0]
+    exchange = read_by_id(observation_id, control.credentials.header())
+    if exchange.status != 200:
+        pytest.skip(f"control failed: reading Observation/{observation_id} with the client's own credentials "
+                    f"answered {exchange.status or exchange.error}, so no refusal would prove anything")
+    return observation_id
+
+
+@when(parsers.parse("the client reads that Observation {how}"), target_fixture="attempt")
+def _(how: str, observation_id, control, read_by_id, secret_registry) -> Attempt:
+    authorization, sent = _credentials_for(how, control.credentials, secret_registry)
+    return Attempt(read_by_id(observation_id, authorization), sent, client_id=control.credentials.client_id)
+
+
+@given("the client can search with POST")
+def _(control, search_by_post) -> None:
+    exchange = search_by_post(control.credentials.header())
+    if exchange.status in (404, 405, 501):
+        pytest.skip(f"not applicable: the server does not search with POST ({exchange.status})")
+    if exchange.status != 200:
+        pytest.skip(f"control failed: searching with POST with the client's own credentials answered "
+                    f"{exchange.status or exchange.error}, so no refusal would prove anything")
+
+
+@when(parsers.parse("the client searches with POST {how}"), target_fixture="attempt")
+def _(how: str, control, search_by_post, secret_registry) -> Attempt:
+    authorization, sent = _credentials_for(how, control.credentials, secret_registry)
+    return Attempt(search_by_post(authorization), sent, client_id=control.credentials.client_id)
+
+
+# --- secrets that only a whole comparison tells apart -----------------------------------------------
+
+@given("a client registered with a secret of 100 characters whose own credentials are accepted",
+       target_fixture="control")
+def _(provisioner, secret_registry, search_with, seed_data) -> Control:
+    credentials = register_allowed_client(provisioner, secret_registry, f"long-{fresh_secret(6).lower()}",
+                                          secret=long_secret())
+    return positive_control(search_with, credentials, seed_data.ids())
+
+
+@given("the administrator reads the client's stored secret back", target_fixture="stored_secret")
+def _(control, provisioner, secret_registry) -> str:
+    """What the admin API shows in the secret's place (Aidbox: a `__sha256:` digest). It is no secret to the
+    server, but the suite treats it as one in its outputs: a server that accepts it made it one."""
+    client = provisioner.get(f"/Client/{quote(control.credentials.client_id, safe='')}").json()
+    shown = client.get("secret") if isinstance(client, dict) else None
+    if not isinstance(shown, str) or not shown or shown == control.credentials.secret:
+        pytest.skip("not applicable: reading the client back shows no stored form of its secret")
+    secret_registry.add(shown)
+    return shown
+
+
+@when("the client authenticates with the stored form of its secret", target_fixture="attempt")
+def _(control, stored_secret, attempt_as) -> Attempt:
+    return attempt_as(Credentials(control.credentials.client_id, stored_secret), control.credentials.secret)
+
+
+@given("a client registered with a secret containing + and %2B", target_fixture="control")
+def _(provisioner, secret_registry):
+    """As for the colon secret: the wrong-secret refusal that follows is this scenario's control."""
+    credentials = register_allowed_client(provisioner, secret_registry, f"urlenc-{fresh_secret(6).lower()}",
+                                          secret=url_sensitive_secret())
+    return Control(credentials, None, ())
+
+
+@when("the client authenticates with that secret as it is", target_fixture="attempt")
+def _(control, attempt_as) -> Attempt:
+    return attempt_as(control.credentials, check=checks.secret_accepted_as_sent)

@@ -23,6 +23,11 @@ class SeedData:
     other_code: frozenset[str]     # the patient's Observation with another code
     other_patient: frozenset[str]  # another patient's Observation coded 4548-4
 
+    def ids(self) -> tuple[str, ...]:
+        """Every id of the suite's data, the patient's too: a refusal must mention none of them."""
+        references = sorted(self.matching | self.other_code | self.other_patient)
+        return (self.patient_id, *(reference.split("/", 1)[1] for reference in references))
+
 
 def _observation(obs_id: str, patient_id: str, code: str, display: str) -> dict:
     """Shaped like the seed's example response."""

@@ -9,7 +9,8 @@ import pytest
 from pytest_bdd import given, parsers, then, when
 
 from conformance import token_checks
-from conformance.credentials import Credentials, fresh_secret, wrong_secret_same_length
+from conformance.credentials import (Credentials, fresh_secret, secret_last_char_changed, secret_missing_last_char,
+                                     secret_other_case, wrong_secret_same_length)
 from conformance.exchange import Exchange, origin
 from conformance.oauth import (UNOFFERED_GRANT, WELL_KNOWN, TokenEndpoint, endpoint_url, not_advertised,
                                reserved_secret, token_basic_header, token_basic_token, token_request_body)
@@ -184,19 +185,34 @@ def _(token_client, ask_for_token) -> TokenRequest:
     return _with_secret(ask_for_token, token_client.credentials)
 
 
+# Wrong secrets at the token endpoint, each changing one thing of the right one (as for Basic on the FHIR API).
+WRONG_TOKEN_SECRETS = {
+    "with a wrong secret": wrong_secret_same_length,
+    "with its secret missing its last character": secret_missing_last_char,
+    "with its secret's last character changed": secret_last_char_changed,
+    "with its secret in another letter case": secret_other_case,
+    "with an empty secret": lambda secret: "",
+}
+
+
 def _variant(variant: str, client: Credentials, run_id: str) -> tuple[str, str | None, tuple[str, ...]]:
     """(body, Authorization header, secrets sent) for the control's request with one thing changed."""
     header = token_basic_header(client.client_id, client.secret)
     if variant == "with its secret":
         return token_request_body(), header, (client.secret,)
-    if variant == "with a wrong secret":
-        wrong = wrong_secret_same_length(client.secret)
+    if variant in WRONG_TOKEN_SECRETS:
+        wrong = WRONG_TOKEN_SECRETS[variant](client.secret)
         return token_request_body(), token_basic_header(client.client_id, wrong), (wrong, client.secret)
     if variant == "under an unknown client id":
         unknown = f"conf-{run_id}-never-registered-{fresh_secret(6).lower()}"
         return token_request_body(), token_basic_header(unknown, client.secret), (client.secret,)
-    if variant == "without any credentials":
+    if variant == "carrying no credentials at all":
         return token_request_body(), None, ()
+    if variant == "with a wrong secret in the body":  # client_secret_post (RFC 6749 §2.3.1), with a wrong secret
+        wrong = wrong_secret_same_length(client.secret)
+        return token_request_body(client_id=client.client_id, client_secret=wrong), None, (wrong, client.secret)
+    if variant == "with its client id alone in the body":  # how a public client asks: no authentication at all
+        return token_request_body(client_id=client.client_id), None, (client.secret,)
     if variant == "with its secret in both the header and the body":
         body = token_request_body(client_id=client.client_id, client_secret=client.secret)
         return body, header, (client.secret,)
@@ -270,6 +286,28 @@ def _(token_client, provisioner) -> None:
 @when("the client searches again with its token", target_fixture="token_search")
 def _(token_client, search_with) -> Exchange:
     return search_with(f"Bearer {token_client.token}")
+
+
+@when("the client searches with its token changed in one character", target_fixture="token_search")
+def _(token_client, search_with, secret_registry) -> Exchange:
+    changed = changed_in_one_character(token_client.token)
+    secret_registry.add(changed)
+    return search_with(f"Bearer {changed}")
+
+
+def changed_in_one_character(token: str) -> str:
+    """The token with its middle letter or digit replaced: in the middle, every base64 character carries six
+    bits, so the change survives any decoding (the last one may carry only padding bits a decoder drops)."""
+    for index in sorted(range(len(token)), key=lambda i: abs(i - len(token) // 2)):
+        if token[index].isascii() and token[index].isalnum():
+            replacement = "B" if token[index] == "A" else "A"
+            return token[:index] + replacement + token[index + 1:]
+    return token + "A"
+
+
+@then("the changed token is refused")
+def _(token_search, verdict) -> None:
+    verdict.check((token_checks.changed_token_refused, token_search))
 
 
 @then("the token is refused")

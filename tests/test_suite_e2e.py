@@ -46,21 +46,34 @@ def test_admin_secret_appears_in_no_output(tmp_path):
         assert admin_secret not in text and token not in text, f"the admin secret is in {name}"
 
 
+def test_a_server_that_locks_out_clients_after_wrong_secrets_passes(tmp_path):
+    """Locking a client out after a few failed logins is good practice, not a fault: every negative scenario has
+    a client of its own, so no client meets more than a couple of wrong secrets."""
+    with reference_server(server_args=("--lockout-after", "3")) as (url, admin_secret):
+        run = run_suite(url, admin_secret, tmp_path)
+    assert run.returncode == 0, run.output[-4000:]
+    assert run.outcomes and set(run.outcomes.values()) == {"passed"}, run.outcomes
+
+
+def register_operator_client(url: str, admin_secret: str) -> tuple[str, str]:
+    """What an operator does before running the suite under --provisioning none: seed Steps 1-2, and data."""
+    client_id, secret = "operator-registered-client", fresh_secret()
+    with httpx.Client(base_url=url, headers={"authorization": basic_header("root", admin_secret)}) as http:
+        http.put(f"/Client/{client_id}", json={"id": client_id, "secret": secret,
+                                               "grant_types": ["basic"]}).raise_for_status()
+        http.put(f"/AccessPolicy/{client_id}-allow", json={
+            "id": f"{client_id}-allow", "engine": "allow",
+            "link": [{"resourceType": "Client", "id": client_id}]}).raise_for_status()
+        http.put("/fhir/Observation/operator-hba1c", json={
+            "resourceType": "Observation", "id": "operator-hba1c", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "4548-4"}]}}).raise_for_status()
+    return client_id, secret
+
+
 @pytest.fixture
 def pre_registered_client():
-    """A server where the operator registered a client (seed Steps 1-2) and has data, before running the suite."""
     with reference_server() as (url, admin_secret):
-        client_id, secret = "operator-registered-client", fresh_secret()
-        with httpx.Client(base_url=url, headers={"authorization": basic_header("root", admin_secret)}) as http:
-            http.put(f"/Client/{client_id}", json={"id": client_id, "secret": secret,
-                                                   "grant_types": ["basic"]}).raise_for_status()
-            http.put(f"/AccessPolicy/{client_id}-allow", json={
-                "id": f"{client_id}-allow", "engine": "allow",
-                "link": [{"resourceType": "Client", "id": client_id}]}).raise_for_status()
-            http.put("/fhir/Observation/operator-hba1c", json={
-                "resourceType": "Observation", "id": "operator-hba1c", "status": "final",
-                "code": {"coding": [{"system": "http://loinc.org", "code": "4548-4"}]}}).raise_for_status()
-        yield url, client_id, secret
+        yield url, *register_operator_client(url, admin_secret)
 
 
 def test_provisioning_none_uses_the_given_client_and_skips_the_rest_with_a_reason(pre_registered_client, tmp_path,
@@ -76,3 +89,17 @@ def test_provisioning_none_uses_the_given_client_and_skips_the_rest_with_a_reaso
     assert any("following_next_links" in name for name in skipped), skipped
     assert "needs provisioning" in run.output, run.output[-3000:]
     assert secret not in run.output and all(secret not in text for text in run.files.values())
+
+
+def test_provisioning_none_against_a_locking_out_server_skips_what_the_lockout_makes_unprovable(tmp_path, monkeypatch):
+    """One pre-registered client takes every wrong secret: the seed search runs first and passes; once the
+    server locks the client out (429), what would need its own credentials accepted skips as throttled."""
+    with reference_server(server_args=("--lockout-after", "3")) as (url, admin_secret):
+        client_id, secret = register_operator_client(url, admin_secret)
+        monkeypatch.setenv("CONFORMANCE_CLIENT_ID", client_id)
+        monkeypatch.setenv("CONFORMANCE_CLIENT_SECRET", secret)
+        run = run_suite(url, "", tmp_path, "--provisioning", "none")
+    assert run.returncode == 0, run.output[-4000:]
+    assert not run.with_outcome("failed"), run.output[-4000:]
+    assert any("documented_search" in name for name in run.with_outcome("passed")), run.outcomes
+    assert "throttled the client (429" in run.output, run.output[-3000:]

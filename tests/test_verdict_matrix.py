@@ -17,7 +17,11 @@ PARALLEL_RUNS = 4  # each run is two processes mostly waiting on each other; 4 k
 
 WRONG_SECRET = "a_secret_that_is_variant_is_refused"
 REFUSALS = "refused"  # every scenario whose title says a request is refused
-FAILED_CLIENT_AUTH = "token_request_variant_is_refused_as_failed_client_authentication"
+FAILED_CLIENT_AUTH = "a_token_request_variant_is_refused_as_failed_client_authentication"
+NO_BASIC = "without_basic_credentials_a_token_request_variant_is_refused_as_failed_client_authentication"
+READ_BY_ID = "reading_an_observation_by_its_id_how_is_refused"
+POST_SEARCH = "searching_with_post_how_is_refused"
+LONG_SECRET = "long_secret_with_only_its_last_character_changed"
 TOKEN_SERVES_SEARCH = "own_secret_gets_a_token_that_serves_the_documented_search"
 
 # fault -> substrings of the scenario tests that guard against it (each must fail)
@@ -29,6 +33,13 @@ GUARDS = {
     "accept-empty-secret": [f"{WRONG_SECRET}[empty]"],
     "secret-whitespace-trimmed": [f"{WRONG_SECRET}[the right one with a space added]"],
     "secret-ends-at-nul": [f"{WRONG_SECRET}[the right one followed by a NUL character and more]"],
+    "secret-last-char-ignored": [f"{WRONG_SECRET}[the right one with its last character changed]", LONG_SECRET],
+    "secret-truncated-at-72-bytes": [LONG_SECRET],
+    "accept-stored-hash": ["stored_form_of_the_secret"],
+    "basic-secret-url-decoded": ["secret_that_url_decoding_would_change"],
+    "read-unauthenticated": [f"{READ_BY_ID}[without credentials]", f"{READ_BY_ID}[with a wrong secret]"],
+    "post-search-unauthenticated": [f"{POST_SEARCH}[without credentials]", f"{POST_SEARCH}[with a wrong secret]"],
+    "refusal-names-matching-subjects": [f"{WRONG_SECRET}[wrong but of the same length]", "with no Authorization header"],
     "accept-any-clients-secret": ["another_registered_clients_secret"],
     "scheme-spelling-skips-secret": ["wrong_secret_under_the_scheme_written_spelling_is_refused[basic]",
                                      "wrong_secret_under_the_scheme_written_spelling_is_refused[BASIC]"],
@@ -70,10 +81,17 @@ GUARDS = {
     # SMART discovery and the token endpoint (features/smart/)
     "token-endpoint-accepts-any-secret": [f"{FAILED_CLIENT_AUTH}[with a wrong secret]"],
     "token-invalid-client-as-400": [f"{FAILED_CLIENT_AUTH}[with a wrong secret]", f"{FAILED_CLIENT_AUTH}[under an unknown client id]",
-                                    "without_any_credentials_is_refused"],
+                                    f"{NO_BASIC}[carrying no credentials at all]"],
     "token-missing-no-store": [TOKEN_SERVES_SEARCH],
-    "token-failed-client-redirects": [f"{FAILED_CLIENT_AUTH}[with a wrong secret]", "without_any_credentials_is_refused"],
-    "token-no-www-authenticate": [f"{FAILED_CLIENT_AUTH}[with a wrong secret]", "without_any_credentials_is_refused"],
+    "token-failed-client-redirects": [f"{FAILED_CLIENT_AUTH}[with a wrong secret]", f"{NO_BASIC}[carrying no credentials at all]"],
+    "token-no-www-authenticate": [f"{FAILED_CLIENT_AUTH}[with a wrong secret]", f"{NO_BASIC}[carrying no credentials at all]"],
+    "token-accepts-empty-secret": [f"{FAILED_CLIENT_AUTH}[with an empty secret]"],
+    "token-secret-case-insensitive": [f"{FAILED_CLIENT_AUTH}[with its secret in another letter case]"],
+    "token-accepts-secret-prefix": [f"{FAILED_CLIENT_AUTH}[with its secret missing its last character]"],
+    "token-secret-last-char-ignored": [f"{FAILED_CLIENT_AUTH}[with its secret's last character changed]"],
+    "token-post-client-id-only": [f"{NO_BASIC}[with its client id alone in the body]"],
+    "token-post-skips-secret": [f"{NO_BASIC}[with a wrong secret in the body]"],
+    "bearer-token-prefix-match": ["token_with_one_character_changed_is_refused"],
     "token-ignores-grant-types": ["registered_without_the_client_credentials_grant"],
     "token-survives-client-deletion": ["token_stops_working_once_its_client_is_deleted"],
     "token-raw-secret-in-basic": ["reserved_characters_formurlencoded_gets_a_token"],

@@ -1,7 +1,8 @@
 Feature: Credentials encoded as RFC 7617 allows are accepted
   RFC 9110 §11.1: the scheme name is case-insensitive. RFC 7617 §2: the user-id ends at the first
-  colon, so a password may contain colons. RFC 7617 §2.1: a server that advertises charset="UTF-8"
-  takes credentials as UTF-8. Acceptance proves something only where refusal is possible, so each
+  colon, so a password may contain colons, and the password is taken as it was sent: only base64 was
+  applied to it, never URL encoding. RFC 7617 §2.1: a server that advertises charset="UTF-8" takes
+  credentials as UTF-8. Acceptance proves something only where refusal is possible, so each
   scenario first shows that a wrong secret for the same client is refused.
 
   Rule: The scheme name is case-insensitive
@@ -25,6 +26,15 @@ Feature: Credentials encoded as RFC 7617 allows are accepted
       Given a client registered with a secret containing colons
       And a wrong secret for that client is refused
       When the client authenticates with its secret containing colons
+      Then the client is served
+
+  Rule: The password is taken as it was sent, with no URL decoding
+
+    @provisioning @req:RFC7617-2-PASSWORD-AS-SENT
+    Scenario: A secret that URL decoding would change is accepted as it is
+      Given a client registered with a secret containing + and %2B
+      And a wrong secret for that client is refused
+      When the client authenticates with that secret as it is
       Then the client is served
 
   Rule: Credentials are UTF-8 where the server says so

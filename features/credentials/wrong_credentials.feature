@@ -22,6 +22,7 @@ Feature: Wrong credentials are refused
         | the right one with a space added                   |
         | the right one followed by a NUL character and more |
         | the right one missing its last character           |
+        | the right one with its last character changed      |
         | the right one in another letter case               |
         | empty                                              |
 

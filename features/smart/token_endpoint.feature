@@ -31,16 +31,26 @@ Feature: The token endpoint issues access tokens to clients that authenticate wi
       Then the token request is refused as failed client authentication
 
       Examples:
-        | variant                    |
-        | with a wrong secret        |
-        | under an unknown client id |
+        | variant                                   |
+        | with a wrong secret                       |
+        | with its secret missing its last character |
+        | with its secret's last character changed  |
+        | with its secret in another letter case    |
+        | with an empty secret                      |
+        | under an unknown client id                |
 
     @req:RFC6749-4.4-AUTHENTICATE @req:RFC6749-5.2-INVALID-CLIENT @req:RFC6749-5.2-401-OPTIONAL @req:RFC9110-11.6.1 @req:RFC7617-2-REALM
-    @req:RFC6749-5.2-ERROR-RESPONSE @req:NO-5XX-ON-BAD-INPUT
-    Scenario: A token request without any credentials is refused as failed client authentication
+    @req:RFC6749-5.2-ERROR-RESPONSE @req:NO-5XX-ON-BAD-INPUT @req:NO-SECRET-IN-RESPONSE
+    Scenario Outline: Without Basic credentials, a token request <variant> is refused as failed client authentication
       Given a client whose own secret gets a token
-      When the client asks for a token without any credentials
+      When the client asks for a token <variant>
       Then the token request is refused as failed client authentication
+
+      Examples:
+        | variant                              |
+        | carrying no credentials at all       |
+        | with a wrong secret in the body      |
+        | with its client id alone in the body |
 
   Rule: A request the client got wrong is refused with the error that names the mistake
 
@@ -75,6 +85,15 @@ Feature: The token endpoint issues access tokens to clients that authenticate wi
       And a wrong secret for that client gets no token
       When the client asks for a token with its secret
       Then a token is issued for the form-urlencoded secret
+
+  Rule: Only the token the server issued serves requests
+
+    @req:RFC6749-7-VALIDATE-TOKEN
+    Scenario: A token with one character changed is refused
+      Given a client whose own secret gets a token
+      And the token serves the documented search
+      When the client searches with its token changed in one character
+      Then the changed token is refused
 
   Rule: A token ends with its client
 
