@@ -42,6 +42,7 @@ DEFAULT_OLDER_THAN = 30  # minutes: a run changed more recently may still be goi
 # --- the end of a run ----------------------------------------------------------------------------
 
 _pending: list[Provisioner] = []  # this process's provisioners whose cleanup has not run yet
+_workers_cleaning = threading.Event()  # set on an xdist controller while its workers may still be cleaning up
 _atexit_registered = False
 
 
@@ -62,18 +63,18 @@ def finish(provisioner: Provisioner, say=None) -> list[str]:
         return []
     provisioner.cleaned = True  # before the first DELETE: no fallback ever starts a second cleanup
     say = say or _say
-    _interrupts.hold(say, lambda: len(provisioner.created))
+    _interrupts.hold(say, lambda: f"{len(provisioner.created)} resource(s) still to delete")
     try:
         with _interrupts.cleaning():
             return provisioner.cleanup()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # the user abandoned the cleanup: say what is left, and let the run end as usual
         left = list(reversed(provisioner.created))
         if left:
             say(f"cleanup abandoned: left on the server: {', '.join(left)}; "
                 f"delete them with: python -m conformance.cleanup --server-url URL --run {provisioner.run_id} --delete")
-        raise
+        return left
     finally:
-        if not _pending:
+        if not _pending and not _workers_cleaning.is_set():
             _interrupts.release()
 
 
@@ -81,7 +82,30 @@ def hold_interrupts_until_cleaned() -> None:
     """Called at the run's first Ctrl-C: pytest writes its report of the interrupt before the session
     teardown reaches the cleanup, and a second Ctrl-C in that moment must not kill the run either."""
     if _pending:
-        _interrupts.hold(_say, lambda: sum(len(provisioner.created) for provisioner in _pending))
+        _interrupts.hold(_say, lambda: f"{sum(len(p.created) for p in _pending)} resource(s) still to delete")
+    elif _workers_cleaning.is_set():
+        _interrupts.hold(_say, lambda: "the workers are deleting what they created", abandon=_abandon_workers)
+
+
+def expect_workers() -> None:
+    """On the pytest-xdist controller: the workers provision and clean up; at a Ctrl-C the controller waits
+    for them, and a second Ctrl-C must not kill them mid-cleanup."""
+    _workers_cleaning.set()
+
+
+def workers_finished() -> None:
+    if _workers_cleaning.is_set():
+        _workers_cleaning.clear()
+        if not _pending:
+            _interrupts.release()
+
+
+def _abandon_workers() -> None:
+    """A third Ctrl-C on the controller: stop waiting for the workers, with a word on what may be left and no
+    traceback (pytest.exit ends the run with its own one-line message)."""
+    import pytest  # here: the leftover command imports this module without pytest's plugin machinery
+    pytest.exit("cleanup abandoned: the workers may have left resources on the server; list them with: "
+                "python -m conformance.cleanup --server-url URL (add --delete to delete them)", returncode=2)
 
 
 def finish_all(say=None) -> list[str]:
@@ -117,10 +141,13 @@ class InterruptHold:
         self.received = 0
         self.running = False
         self.say = _say
-        self.remaining = lambda: 0
+        self.remaining = lambda: ""
+        self.abandon = None  # what a further interrupt does instead of raising KeyboardInterrupt in the cleanup
 
-    def hold(self, say, remaining) -> None:
-        self.say, self.remaining = say, remaining
+    def hold(self, say, remaining, abandon=None) -> None:
+        """`remaining` says what is still to do; `abandon`, when given, is the cleanup being waited for
+        elsewhere (the xdist workers'): the second further interrupt calls it."""
+        self.say, self.remaining, self.abandon = say, remaining, abandon
         if self.previous or threading.current_thread() is not threading.main_thread():
             return  # already holding: the interrupts received so far still count
         self.received = 0
@@ -149,7 +176,9 @@ class InterruptHold:
     def _on_signal(self, signum, frame):
         self.received += 1
         if self.received == 1:
-            self.say(f"cleaning up: {self.remaining()} resource(s) still to delete; interrupt again to abandon the cleanup")
+            self.say(f"cleaning up: {self.remaining()}; interrupt again to abandon the cleanup")
+        elif self.abandon is not None:
+            self.abandon()
         elif self.running:
             raise KeyboardInterrupt
         elif self.received == 2:

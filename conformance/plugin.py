@@ -275,10 +275,18 @@ def pytest_keyboard_interrupt(excinfo) -> None:
     cleanup.hold_interrupts_until_cleaned()
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_setupnodes(config, specs) -> None:
+    """On the xdist controller, before its workers start: a Ctrl-C will wait for their cleanups."""
+    cleanup.expect_workers()
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """A fallback, after pytest's own session teardown: the cleanup of a provisioner whose teardown never
-    ran (e.g. a second Ctrl-C during another fixture's teardown). Before the verdict reports are written."""
+    ran (e.g. a second Ctrl-C during another fixture's teardown). Before the verdict reports are written.
+    On an xdist controller this runs after xdist has waited for the workers: their cleanups are over."""
+    cleanup.workers_finished()
     if left := cleanup.finish_all():
         note_cleanup_left(session.config, left)
 
