@@ -18,7 +18,9 @@ from urllib.parse import quote
 
 import pytest
 
+from conformance.credentials import fresh_secret
 from conformance.secrets_dump import DUMP_ENV, credential_values, read_dump
+from tests.recording_proxy import recording_proxy
 from tests.suite_runner import SuiteRun, reference_server, run_suite
 
 FAILING_FAULTS = ("echo-secret-in-error", "echo-secret-prefix-in-error", "echo-authorization-in-header", "no-www-authenticate",
@@ -125,6 +127,32 @@ def test_no_secret_in_debug_logs_when_the_server_echoes_credentials_in_a_header(
     assert "receive_response_headers" in run.output, "no httpcore debug log was printed: the search below proves little"
     assert "x-received-authorization" in run.output.lower()
     found = leaks(run, secrets)
+    assert not found, "\n".join(found)
+
+
+def test_no_token_of_a_token_response_in_any_output(tmp_path, monkeypatch):
+    """A token response may carry more than its access_token: a proxy adds a refresh_token, an id_token and a
+    server's own session_token to every one the suite receives. The suite never sends them back, so the dump
+    cannot know them; the proxy notes each, and none may show in any output."""
+    added: list[str] = []
+
+    def more_tokens(payload: bytes) -> bytes:
+        try:
+            body = json.loads(payload)
+        except ValueError:
+            return payload
+        if not isinstance(body, dict) or "access_token" not in body:
+            return payload
+        extra = {"refresh_token": fresh_secret(), "id_token": ".".join(fresh_secret() for _ in range(3)),
+                 "session_token": fresh_secret()}
+        added.extend(extra.values())
+        return json.dumps({**body, **extra}).encode()
+
+    with recording_proxy(rewrite=more_tokens) as proxy:
+        run, secrets = run_with_dump((), tmp_path, monkeypatch, f"--proxy={proxy.url}")
+    assert run.returncode == 0, run.output[-3000:]
+    assert len(added) >= 9, f"{len(added)} tokens added: few token responses went through the proxy"
+    found = leaks(run, secrets | set(added))
     assert not found, "\n".join(found)
 
 
