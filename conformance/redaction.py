@@ -17,7 +17,9 @@ REDACTED = "[REDACTED]"
 
 # An Authorization (or Proxy-Authorization) header as text, in any rendering: "Authorization: Basic xyz",
 # "'authorization': 'Basic xyz'", "authorization=Basic xyz". The value is cut at the end of the line or quote.
-_AUTH_HEADER = re.compile(r"""((?:proxy-)?authorization['"]?\s*[:=]\s*['"]?)[^'"\r\n,}]+""", re.IGNORECASE)
+# The lookahead lets the regex engine skip to the next a or p instead of trying every position (28 ms -> 11 ms
+# of a 520 KB report): it cannot do that for a pattern that ignores case from its first character.
+_AUTH_HEADER = re.compile(r"""(?=[AaPp])((?i:(?:proxy-)?authorization)['"]?\s*[:=]\s*['"]?)[^'"\r\n,}]+""")
 
 
 def textual_forms(secret: str) -> set[str]:
