@@ -47,6 +47,12 @@ def issued_token(exchange: Exchange) -> str | None:
     return token if isinstance(token, str) and token else None
 
 
+def tokens_in(exchange: Exchange) -> list[str]:
+    """Every token an answer's JSON carries, whatever its status: each text field whose name ends in "token"
+    (access_token, refresh_token, id_token, a server's own), for redaction the moment it arrives."""
+    return [value for name, value in _body(exchange).items() if name.lower().endswith("token") and isinstance(value, str)]
+
+
 def error_code(exchange: Exchange) -> str | None:
     code = _body(exchange).get("error")
     return code if isinstance(code, str) else None

@@ -35,6 +35,7 @@ FAULTS: dict[str, str] = {
     "unauthenticated-as-403": "bad/missing credentials answer 403 instead of 401",
     "forbidden-as-401": "authenticated but not allowed answers 401 (with challenge) instead of 403",
     "echo-secret-in-error": "the 401 body diagnostics echo the decoded credentials (id:secret)",
+    "echo-secret-prefix-in-error": "the 401 body diagnostics quote the first 16 characters of the secret received",
     "echo-authorization-in-header": "401 answers repeat the Authorization value received, unpadded, in X-Received-Authorization",
     "reveal-unknown-client": 'an unknown client id answers 404 "Client <id> not found" (wrong secret still 401)',
     "lenient-base64": "characters outside the base64 alphabet are skipped when decoding (validate=False)",

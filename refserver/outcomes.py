@@ -69,6 +69,8 @@ def unauthorized(request: Request, credentials: Credentials | None = None) -> Re
     diagnostics = AUTHENTICATION_FAILED
     if F.enabled(faults, "echo-secret-in-error") and credentials is not None:
         diagnostics = f"{AUTHENTICATION_FAILED} for {credentials.client_id}:{credentials.secret}"
+    if F.enabled(faults, "echo-secret-prefix-in-error") and credentials is not None:
+        diagnostics += f': the secret given starts "{credentials.secret[:16]}"'  # after echo-secret-in-error's, if on
     if F.enabled(faults, "unauthenticated-as-403"):
         return _refusal(request, 403, "login", diagnostics, {})
     if F.enabled(faults, "unauthenticated-redirects-to-login") and is_fhir_path(request):

@@ -109,11 +109,11 @@ def _(token_request, token_endpoint, verdict) -> None:
 
 @pytest.fixture
 def ask_for_token(agent, token_endpoint, secret_registry):
-    """POST a token request; every access token that comes back is registered for redaction at once."""
+    """POST a token request; every token that comes back (access, refresh, id, ...) is registered for redaction at once."""
     def ask(body: str, *, header: str | None = None, sent: tuple[str, ...] = ()) -> TokenRequest:
         headers = {"authorization": header} if header is not None else {}
         exchange = agent.send("POST", token_endpoint.url, headers=headers, form_body=body)
-        secret_registry.add(token_checks.issued_token(exchange))
+        secret_registry.add(*token_checks.tokens_in(exchange))
         return TokenRequest(exchange, header is not None, [s for s in sent if s])
     return ask
 

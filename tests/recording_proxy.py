@@ -1,7 +1,8 @@
 """A tiny forwarding HTTP proxy for self-tests of --proxy: it forwards plain-HTTP requests (absolute-form
 request targets) and tunnels CONNECT, on a free 127.0.0.1 port, and records what passed through it.
 
-`refuse` names methods it answers with 503 instead of forwarding (to make a run's cleanup fail)."""
+`refuse` names methods it answers with 503 instead of forwarding (to make a run's cleanup fail); `rewrite`, if
+given, turns each plain-HTTP answer's body into the one the client gets (to add what a server might send)."""
 
 from __future__ import annotations
 
@@ -21,9 +22,10 @@ TUNNEL_IDLE = 30.0  # seconds a CONNECT tunnel may stay silent before the proxy 
 class _Proxy(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, refuse: frozenset[str]):
+    def __init__(self, refuse: frozenset[str], rewrite=None):
         super().__init__(("127.0.0.1", 0), _ProxyHandler)
         self.refuse = refuse
+        self.rewrite = rewrite or (lambda payload: payload)
         self.seen: list[tuple[str, str]] = []  # (method, absolute URL or CONNECT host:port)
         self.lock = threading.Lock()
 
@@ -92,7 +94,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             path = target.path + (f"?{target.query}" if target.query else "")
             upstream.request(self.command, path or "/", body=body, headers=headers)
             response = upstream.getresponse()
-            payload = response.read()
+            payload = self.server.rewrite(response.read())
             self._answer(response.status, [(k, v) for k, v in response.getheaders()
                                            if k.lower() not in HOP_BY_HOP | {"content-length"}], payload)
         except OSError:
@@ -112,9 +114,10 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def recording_proxy(refuse=()):
-    """Yields the proxy (.url, .seen); forwards everything but the methods in `refuse`."""
-    proxy = _Proxy(frozenset(refuse))
+def recording_proxy(refuse=(), rewrite=None):
+    """Yields the proxy (.url, .seen); forwards everything but the methods in `refuse`, each answer's body
+    through `rewrite` (bytes -> bytes) if given."""
+    proxy = _Proxy(frozenset(refuse), rewrite)
     thread = threading.Thread(target=proxy.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
     try:

@@ -1,7 +1,8 @@
 """Nothing secret, anywhere (DESIGN.md §5, issue 4): run the suite with every output option, once against
 the clean reference server and once against faults that make many scenarios fail -- among them a
-server that echoes the credentials in its error bodies and one that returns plain secrets from the
-admin API -- and search the terminal output and every file written for every secret the run sent.
+server that echoes the credentials in its error bodies, one that quotes the first 16 characters of the
+secret it was given, and one that returns plain secrets from the admin API -- and search the terminal
+output and every file written for every secret the run sent, and for every piece of PIECE characters of one.
 
 The secrets come from the run itself: with CONFORMANCE_SECRETS_DUMP set, conformance.secrets_dump
 records every credential that went over the wire (not what the redactor was told), so a secret the
@@ -17,12 +18,17 @@ from urllib.parse import quote
 
 import pytest
 
+from conformance.credentials import fresh_secret
 from conformance.secrets_dump import DUMP_ENV, credential_values, read_dump
+from tests.recording_proxy import recording_proxy
 from tests.suite_runner import SuiteRun, reference_server, run_suite
 
-FAILING_FAULTS = ("echo-secret-in-error", "echo-authorization-in-header", "no-www-authenticate", "plain-secret-returned",
-                  "crash-on-malformed-header")
+FAILING_FAULTS = ("echo-secret-in-error", "echo-secret-prefix-in-error", "echo-authorization-in-header", "no-www-authenticate",
+                  "plain-secret-returned", "crash-on-malformed-header")
 MIN_FORM = 8
+# A piece of a secret this long is a leak too (a server quoting the start of a secret it was given). Set here, not
+# imported from the redaction it tests: were redaction's bound raised past 16, the echo-secret-prefix-in-error run fails.
+PIECE = 10
 
 
 def every_output_option(workdir: Path) -> tuple[str, ...]:
@@ -47,16 +53,34 @@ def forms(secret: str) -> dict[str, str]:
     return {kind: form for kind, form in candidates.items() if len(form) >= MIN_FORM}
 
 
+def secret_through_and_through(sent: set[str]) -> set[str]:
+    """The values sent that hold no public text. A decoded user-pass ("client-id:secret") or a whole Authorization
+    value ("Basic token") holds the client id or the scheme, which every output shows; the secret in it -- the
+    password, the token -- was recorded as a value of its own."""
+    return {value for value in sent if not any(other != value and len(other) >= PIECE and other in value for other in sent)}
+
+
 def leaks(run: SuiteRun, secrets: set[str]) -> list[str]:
-    """Where any form of any secret appears; described without the secret itself."""
+    """Where any form of any secret appears, or a piece of PIECE characters of one; described without the secret
+    itself."""
     texts = {"terminal output": run.output, **run.files}
+    numbered = list(enumerate(sorted(secrets)))
     found = []
-    for number, secret in enumerate(sorted(secrets)):
+    for number, secret in numbered:
         for kind, form in forms(secret).items():
             for name, text in texts.items():
                 if (at := text.find(form)) >= 0:
                     found.append(f"secret #{number} ({len(secret)} chars) {kind} in {name} at offset {at}: "
                                  f"...{text[max(0, at - 60):at]!r}")
+    pieces = {secret[i:i + PIECE]: number for number, secret in numbered if secret in secret_through_and_through(secrets)
+              for i in range(len(secret) - PIECE + 1)}
+    for name, text in texts.items():
+        shown = {}
+        for at in range(len(text) - PIECE + 1):
+            if (number := pieces.get(text[at:at + PIECE])) is not None:
+                shown.setdefault(number, at)
+        found += [f"a piece of {PIECE} characters of secret #{number} in {name} at offset {at}: "
+                  f"...{text[max(0, at - 60):at]!r}" for number, at in shown.items()]
     return found
 
 
@@ -103,6 +127,32 @@ def test_no_secret_in_debug_logs_when_the_server_echoes_credentials_in_a_header(
     assert "receive_response_headers" in run.output, "no httpcore debug log was printed: the search below proves little"
     assert "x-received-authorization" in run.output.lower()
     found = leaks(run, secrets)
+    assert not found, "\n".join(found)
+
+
+def test_no_token_of_a_token_response_in_any_output(tmp_path, monkeypatch):
+    """A token response may carry more than its access_token: a proxy adds a refresh_token, an id_token and a
+    server's own session_token to every one the suite receives. The suite never sends them back, so the dump
+    cannot know them; the proxy notes each, and none may show in any output."""
+    added: list[str] = []
+
+    def more_tokens(payload: bytes) -> bytes:
+        try:
+            body = json.loads(payload)
+        except ValueError:
+            return payload
+        if not isinstance(body, dict) or "access_token" not in body:
+            return payload
+        extra = {"refresh_token": fresh_secret(), "id_token": ".".join(fresh_secret() for _ in range(3)),
+                 "session_token": fresh_secret()}
+        added.extend(extra.values())
+        return json.dumps({**body, **extra}).encode()
+
+    with recording_proxy(rewrite=more_tokens) as proxy:
+        run, secrets = run_with_dump((), tmp_path, monkeypatch, f"--proxy={proxy.url}")
+    assert run.returncode == 0, run.output[-3000:]
+    assert len(added) >= 9, f"{len(added)} tokens added: few token responses went through the proxy"
+    found = leaks(run, secrets | set(added))
     assert not found, "\n".join(found)
 
 

@@ -1,11 +1,17 @@
-"""The one redaction function: every form of every registered secret, and every Authorization value."""
+"""The one redaction function: every form of every registered secret, every piece of FRAGMENT characters of one,
+and every Authorization value."""
 
 import base64
 import json
+import random
+import re
+import string
 from urllib.parse import quote
 
+import pytest
+
 from conformance.credentials import basic_header, fresh_secret, utf8_secret
-from conformance.redaction import REDACTED, SecretRegistry
+from conformance.redaction import FRAGMENT, REDACTED, SecretRegistry
 
 
 def registry_with(*secrets):
@@ -81,3 +87,82 @@ def test_a_secret_nested_in_one_registered_long_before_leaves_no_fragment():
     assert registry.redact(f"<{secret}>") == f"<{REDACTED}>"
     assert registry.redact(f"<{secret}x>") == f"<{REDACTED}>"
     assert registry.redact(f"<{secret[:-1]}>") == f"<{REDACTED}>"
+
+
+# --- pieces of secrets: a server that quotes part of what it was given ------------------------------------
+
+def pieces(secret: str, length: int = FRAGMENT) -> list[str]:
+    return [secret[i:i + length] for i in range(len(secret) - length + 1)]
+
+
+@pytest.mark.parametrize("cut", [slice(0, 16), slice(10, 26), slice(22, None), slice(0, FRAGMENT), slice(-FRAGMENT, None)])
+def test_a_piece_of_a_secret_at_least_fragment_long_is_redacted(cut):
+    """A server quoting the first 16 characters of 'the right one with a character added' shows half the secret."""
+    secret = fresh_secret()
+    redacted = registry_with(secret).redact(f'{{"diagnostics": "Authentication failed for c1:{secret[cut]}"}}')
+    assert not any(piece in redacted for piece in pieces(secret)), redacted
+    assert redacted == f'{{"diagnostics": "Authentication failed for c1:{REDACTED}"}}'
+
+
+def test_a_piece_of_a_basic_token_is_redacted():
+    """The Authorization value echoed back cut short: a piece of the token, which decodes to part of the secret."""
+    registry, secret = SecretRegistry(), fresh_secret()
+    registry.add_credentials("conf-0123abcd-client", secret)
+    token = basic_header("conf-0123abcd-client", secret).split()[1]
+    assert registry.redact(f"received {token[20:44]} here") == f"received {REDACTED} here"
+
+
+def test_a_piece_of_an_encoded_form_is_redacted():
+    secret = utf8_secret()
+    registry = registry_with(secret)
+    for form in (json.dumps(secret)[1:-1], quote(secret, safe=""), base64.b64encode(secret.encode()).decode()):
+        assert registry.redact(f"x {form[3:3 + FRAGMENT + 2]} y") == f"x {REDACTED} y", form
+
+
+def test_a_piece_shorter_than_fragment_is_left():
+    """The bound of what a piece of a secret may show: FRAGMENT - 1 characters, next to ordinary text."""
+    secret = fresh_secret()
+    text = f"for c1:{secret[:FRAGMENT - 1]}!"
+    assert registry_with(secret).redact(text) == text
+
+
+def test_a_short_secret_is_redacted_whole_only():
+    registry = registry_with("abcdEF")
+    assert registry.redact("x abcdEF y abcdE") == f"x {REDACTED} y abcdE"
+
+
+def test_secret_pieces_glued_to_other_letters_are_cut_at_the_piece():
+    secret = fresh_secret()
+    before, after = ("Q" if secret[4] != "Q" else "R"), ("Q" if secret[20] != "Q" else "R")  # not the secret's own
+    redacted = registry_with(secret).redact(f"{before}{secret[5:20]}{after}-{secret[:12]}")
+    assert redacted == f"{before}{REDACTED}{after}-{REDACTED}"
+
+
+def test_redaction_replaces_exactly_the_registered_pieces():
+    """Against the plain definition: every character inside a FRAGMENT-long piece of a registered form is
+    replaced, every other one kept. Random texts, seeded, with pieces of many lengths planted."""
+    rng = random.Random(7)
+    secrets = [fresh_secret() for _ in range(20)]
+    registry = registry_with(*secrets)
+    all_pieces = {piece for form in registry.forms for piece in pieces(form)}
+    for _ in range(300):
+        parts = []
+        for _ in range(rng.randint(0, 6)):
+            parts.append("".join(rng.choice(string.ascii_letters + " :") for _ in range(rng.randint(0, 12))))
+            secret = rng.choice(secrets)
+            start = rng.randint(0, len(secret) - 1)
+            parts.append(secret[start:start + rng.randint(1, 20)])
+        text = "".join(parts)
+        covered = [False] * len(text)
+        for i in range(len(text) - FRAGMENT + 1):
+            if text[i:i + FRAGMENT] in all_pieces:
+                covered[i:i + FRAGMENT] = [True] * FRAGMENT
+        expected = re.sub(r"\x00+", REDACTED, "".join("\0" if c else ch for ch, c in zip(text, covered)))
+        assert registry.redact(text) == expected, text
+
+
+def test_shown_in_finds_what_redact_replaces():
+    secret = fresh_secret()
+    registry = registry_with(secret, "abcdEF")
+    assert registry.shown_in(f"x{secret[3:3 + FRAGMENT]}y") and registry.shown_in("an abcdEF")
+    assert not registry.shown_in(f"-{secret[3:3 + FRAGMENT - 1]}- abcdE Authorization: Basic Zm9v")

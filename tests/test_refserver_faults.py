@@ -149,6 +149,7 @@ PROBES = {
     "unauthenticated-as-403": lambda h: status(h) == 403,
     "forbidden-as-401": lambda h: status(h, basic("denied", "denied-Secret")) == 401,
     "echo-secret-in-error": lambda h: "wr0ng-Guess" in h.get(OBS, headers=basic("app", "wr0ng-Guess")).text,
+    "echo-secret-prefix-in-error": lambda h: "wr0ng-Guess-0123" in h.get(OBS, headers=basic("app", "wr0ng-Guess-0123456789")).text,
     "reveal-unknown-client": lambda h: status(h, basic("ghost", "x")) == 404,
     "lenient-base64": lambda h: status(h, raw(f"Basic {TOKEN[:4]}!{TOKEN[4:]}")) == 200,
     "accept-quoted-header": lambda h: status(h, raw(f'"Basic {TOKEN}"')) == 200,

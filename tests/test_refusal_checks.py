@@ -11,7 +11,7 @@ import pytest
 
 from conformance import checks, token_checks
 from conformance.exchange import Exchange
-from conformance.redaction import REDACTED, SecretRegistry
+from conformance.redaction import FRAGMENT, REDACTED, SecretRegistry
 from conformance.verdicts import Violation
 from steps.clients import allows_every_request
 
@@ -56,6 +56,18 @@ def test_the_sent_credentials_echoed_without_padding_in_a_header_are_caught():
     echoed = answer(401, headers={"x-received": f"Basic {TOKEN.rstrip('=')}"})
     assert violation(checks.secret_not_echoed, echoed, []).requirement_id == "NO-SECRET-IN-RESPONSE"
     checks.secret_not_echoed(answer(401), [SECRET])
+
+
+@pytest.mark.parametrize("sent", [SECRET + "x", SECRET[:-1], SECRET.swapcase()])
+def test_the_start_of_the_secret_sent_quoted_in_a_refusal_is_caught(sent):
+    """16 characters of the secret sent: of the real one too, when it was sent with a character more or less."""
+    quoted = answer(401, {**OUTCOME, "issue": [{"severity": "error", "code": "login", "diagnostics": f"starts {sent[:16]}"}]})
+    assert violation(checks.secret_not_echoed, quoted, [sent, SECRET]).requirement_id == "NO-SECRET-IN-RESPONSE"
+
+
+def test_a_piece_of_the_sent_token_in_a_refusal_is_caught_and_a_shorter_one_is_not():
+    assert violation(checks.secret_not_echoed, answer(401, headers={"x-got": TOKEN[8:8 + FRAGMENT]}), [])
+    checks.secret_not_echoed(answer(401, headers={"x-got": TOKEN[8:8 + FRAGMENT - 1]}), [SECRET])
 
 
 # --- challenges -----------------------------------------------------------------------------------

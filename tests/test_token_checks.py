@@ -94,3 +94,11 @@ def test_basic_credentials_for_the_token_endpoint_are_form_urlencoded_first():
     assert ":" not in encoded and " " not in encoded and unquote_plus(encoded) == secret and client_id == "conf-id"
     assert token_request_body() == "grant_type=client_credentials"
     assert token_request_body(client_id="a b") == "grant_type=client_credentials&client_id=a+b"
+
+
+def test_every_token_of_an_answer_is_found_for_redaction_whatever_its_status():
+    body = {"access_token": "a" * 20, "token_type": "Bearer", "expires_in": 300, "refresh_token": "r" * 20,
+            "id_token": "h.p.s", "Vendor_Session_Token": "v" * 20, "scope": "system/*.read"}
+    assert tc.tokens_in(answer(200, body)) == ["a" * 20, "r" * 20, "h.p.s", "v" * 20]
+    assert tc.tokens_in(answer(400, {"error": "invalid_client", "refresh_token": "r" * 20})) == ["r" * 20]
+    assert tc.tokens_in(answer(200, ["access_token"])) == [] and tc.tokens_in(answer(200)) == []
