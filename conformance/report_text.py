@@ -30,6 +30,32 @@ def _count(items, noun: str) -> str:
     return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
 
 
+SCENARIOS_SHOWN = 5  # per finding; the HTML report lists them all
+
+
+def _grouped(label: str, findings, style: dict, detail) -> list[tuple[str, dict]]:
+    """One entry per requirement and cause, with the scenarios where it was seen: the same broken requirement in
+    thirty scenarios reads as one finding, not thirty. `findings` are (record, requirement id, level, item) and
+    `detail(record, item)` is the one-line cause."""
+    groups: dict[tuple, list[ScenarioRecord]] = defaultdict(list)
+    for record, rid, level, item in findings:
+        groups[(rid, level, one_line(detail(record, item)))].append(record)
+    lines = []
+    for (rid, level, cause), records in groups.items():
+        where = f"in {_count(records, 'scenario')}" if len(records) > 1 else scenario_name(records[0])
+        lines.append((f"  {label} [{level}] {rid}  {where}", style))
+        lines.append((f"        {cause}", {}))
+        if len(records) > 1:
+            lines += [(f"          {scenario_name(record)}", {}) for record in records[:SCENARIOS_SHOWN]]
+            if len(records) > SCENARIOS_SHOWN:
+                lines.append((f"          … and {len(records) - SCENARIOS_SHOWN} more (--spec-report lists every one)", {}))
+    return lines
+
+
+def _cause(record: ScenarioRecord, finding) -> str:
+    return finding.one_line() if finding else record.cause
+
+
 def summary_lines(result: RunResult, fail_on_should: bool = False,
                   interrupted: bool = False) -> list[tuple[str, dict]]:
     lines: list[tuple[str, dict]] = []
@@ -41,11 +67,10 @@ def summary_lines(result: RunResult, fail_on_should: bool = False,
         gate = "MUST, or SHOULD with --fail-on-should" if fail_on_should else "MUST"
         lines.append((f"FAILED ({gate}): {_count(failures, 'finding')} in {_count(scenarios, 'scenario')}",
                       {"red": True, "bold": True}))
+        lines += _grouped("FAIL ", [(record, rid, finding.level if finding else _level(rid), finding)
+                                    for record, rid, finding in failures if rid], red, _cause)
         for record, rid, finding in failures:
-            if rid:
-                lines.append((f"  FAIL  [{finding.level if finding else _level(rid)}] {rid}  {scenario_name(record)}", red))
-                lines.append((f"        {one_line(finding.one_line() if finding else record.cause)}", plain))
-            else:
+            if not rid:
                 lines.append((f"  FAIL  (no requirement: the scenario errored)  {scenario_name(record)}", red))
                 lines.append((f"        {one_line(record.cause)}", plain))
 
@@ -56,11 +81,11 @@ def summary_lines(result: RunResult, fail_on_should: bool = False,
         also_failed = {record.nodeid for record, _, _ in warnings if record.outcome != WARN}
         lines.append((f"WARNINGS (SHOULD; they do not fail the run unless --fail-on-should): "
                       f"{_count(warnings, 'finding')} in {_count(scenarios, 'scenario')}"
-                      + (f" ({len(also_failed)} of them counted as fail or waived in the tally, having broken a MUST too)" if also_failed else ""),
+                      + (f"; {len(also_failed)} of these scenarios broke a MUST too, so the tally counts them as failed "
+                         "or waived, not as warn" if also_failed else ""),
                       {"yellow": True, "bold": True}))
-        for record, rid, finding in warnings:
-            lines.append((f"  WARN  [{finding.level if finding else _level(rid)}] {rid}  {scenario_name(record)}", yellow))
-            lines.append((f"        {one_line(finding.one_line() if finding else record.cause)}", plain))
+        lines += _grouped("WARN ", [(record, rid, finding.level if finding else _level(rid), finding)
+                                    for record, rid, finding in warnings], yellow, _cause)
 
     stale = result.stale_waivers()
     if stale:
@@ -75,9 +100,8 @@ def summary_lines(result: RunResult, fail_on_should: bool = False,
         scenarios = {record.nodeid for record, _, _ in waived}
         lines.append((f"WAIVED (known failures, accepted by the waivers file): {_count(waived, 'finding')} in "
                       f"{_count(scenarios, 'scenario')}", {"bold": True}))
-        for record, rid, waiver in waived:
-            lines.append((f"  WAIVED [{_level(rid)}] {rid}  {scenario_name(record)}", plain))
-            lines.append((f"        waiver: {one_line(waiver.reason)}", plain))
+        lines += _grouped("WAIVED", [(record, rid, _level(rid), waiver) for record, rid, waiver in waived], plain,
+                          lambda record, waiver: f"waiver: {waiver.reason}")
     for status in result.waiver_statuses():
         if status.state == "unconfirmed":
             lines.append((f"  note: waiver {status.waiver.requirement_id} not confirmed: {one_line(status.explanation)}",
