@@ -4,7 +4,6 @@ per-scenario recording and verdicts, requirement markers, and redaction of every
 from __future__ import annotations
 
 import logging
-import os
 import re
 import signal
 import ssl
@@ -22,7 +21,7 @@ from conformance.exchange import HttpAgent, build_http_client, never_connected
 from conformance.provisioning import Provisioner, new_run_id
 from conformance.redaction import SecretRegistry
 from conformance.register import load_register
-from conformance.settings import Settings, settings_from_config
+from conformance.settings import Settings, setting_problem, settings_from_config
 from conformance.verdicts import ConformanceFailure, ShouldWarning, Verdict
 
 REGISTRY_KEY = pytest.StashKey[SecretRegistry]()
@@ -62,8 +61,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[LOG_FACTORY_KEY] = _redact_log_records(registry)
     if unknown := _unknown_requirements_selected(config.option.markexpr):
         raise pytest.UsageError(f"-m selects requirement id(s) not in features/requirements.csv: {', '.join(unknown)}")
-    if settings.ca_bundle and not os.path.isfile(settings.ca_bundle):
-        raise pytest.UsageError(f"--ca-bundle: no such file: {settings.ca_bundle}")
+    if problem := setting_problem(settings):
+        raise pytest.UsageError(problem)
     if not hasattr(config, "workerinput"):
         for warning in weak_secret_warnings(settings):
             print(f"WARNING: {warning}", file=sys.stderr, flush=True)

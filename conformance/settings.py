@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
+import math
 import os
 from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")  # what httpx can send through
 
 
 @dataclass(frozen=True)
@@ -56,3 +61,38 @@ def settings_from_config(config) -> Settings:
         proxy=config.getoption("proxy"),
         keep_resources=config.getoption("keep_resources"),
     )
+
+
+def setting_problem(settings: Settings) -> str | None:
+    """What makes a setting unusable, said before anything runs; otherwise httpx would raise it in every scenario."""
+    return (http_timeout_problem(settings.http_timeout) or proxy_problem(settings.proxy)
+            or ca_bundle_problem(settings.ca_bundle))
+
+
+def http_timeout_problem(seconds: float) -> str | None:
+    if math.isfinite(seconds) and seconds > 0:
+        return None
+    return f"--http-timeout={seconds:g}: expected a number of seconds greater than 0 (and finite), e.g. --http-timeout=10"
+
+
+def proxy_problem(proxy: str | None) -> str | None:
+    """The proxy URL itself is not shown: it may carry a password."""
+    if proxy is None:
+        return None
+    parts = urlsplit(proxy)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if parts.scheme.lower() not in PROXY_SCHEMES or not parts.hostname or not port_ok:
+        return ("--proxy: not a proxy URL; expected SCHEME://HOST[:PORT] with SCHEME one of "
+                f"{', '.join(PROXY_SCHEMES)}, e.g. --proxy=http://proxy.example:3128")
+    if parts.scheme.lower().startswith("socks") and importlib.util.find_spec("socksio") is None:
+        return "--proxy: a SOCKS proxy needs the socksio package (pip install 'httpx[socks]'); or use an http:// proxy"
+    return None
+
+
+def ca_bundle_problem(ca_bundle: str | None) -> str | None:
+    if ca_bundle and not os.path.isfile(ca_bundle):
+        return f"--ca-bundle: no such file: {ca_bundle}"
+    return None

@@ -1,0 +1,39 @@
+"""Settings that cannot work are refused before anything runs, naming the option and what it accepts."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.settings import ca_bundle_problem, http_timeout_problem, proxy_problem
+
+
+@pytest.mark.parametrize("seconds", [0.001, 1, 10, 600.5])
+def test_a_positive_finite_timeout_is_accepted(seconds):
+    assert http_timeout_problem(seconds) is None
+
+
+@pytest.mark.parametrize("seconds", [0, -1, float("nan"), float("inf"), float("-inf")])
+def test_a_timeout_that_is_not_a_positive_finite_number_is_refused(seconds):
+    problem = http_timeout_problem(seconds)
+    assert problem.startswith(f"--http-timeout={seconds:g}: ") and "greater than 0" in problem
+
+
+@pytest.mark.parametrize("proxy", [None, "http://proxy.example:3128", "https://proxy.example", "HTTP://10.0.0.1:8080",
+                                   "http://user:password@proxy.example:3128"])
+def test_an_http_proxy_url_is_accepted(proxy):
+    assert proxy_problem(proxy) is None
+
+
+@pytest.mark.parametrize("proxy", ["garbage", "", "ftp://proxy.example", "proxy.example:3128", "http://",
+                                   "http://proxy.example:99999", "http://proxy.example:port",
+                                   "garbage://user:proxy-password@host"])
+def test_what_is_not_a_proxy_url_is_refused_without_showing_it(proxy):
+    problem = proxy_problem(proxy)
+    assert problem.startswith("--proxy: not a proxy URL; expected SCHEME://HOST[:PORT]") and "http, https" in problem
+    assert "proxy-password" not in problem
+
+
+def test_a_missing_ca_bundle_is_named(tmp_path):
+    assert ca_bundle_problem(str(tmp_path / "missing.pem")) == f"--ca-bundle: no such file: {tmp_path / 'missing.pem'}"
+    (tmp_path / "ca.pem").write_text("")
+    assert ca_bundle_problem(str(tmp_path / "ca.pem")) is None

@@ -1,0 +1,54 @@
+"""Usage errors of the suite, as a user meets them: one clean `ERROR: ...` line naming the option, exit 4, before
+any scenario runs -- never a traceback, an INTERNALERROR, pytest's `!!! Exit !!!` banner, or 47 failed scenarios."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.suite_runner import REPO
+
+ENV_NAMES = ("CONFORMANCE_SERVER_URL", "CONFORMANCE_ADMIN_CLIENT_ID", "CONFORMANCE_ADMIN_CLIENT_SECRET",
+             "CONFORMANCE_CLIENT_ID", "CONFORMANCE_CLIENT_SECRET")
+
+
+def run_pytest(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """The conformance suite as typed, from the repository root, with only the given CONFORMANCE_* settings."""
+    clean = {name: value for name, value in os.environ.items() if name not in ENV_NAMES}
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:randomly", *args], cwd=REPO,
+                          env={**clean, **(env or {})}, capture_output=True, text=True, timeout=timeout)
+
+
+def assert_clean_usage_error(completed: subprocess.CompletedProcess, *expected: str) -> str:
+    """Exit 4, an `ERROR: ` line holding every expected text, and nothing that looks like a crash or a run."""
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 4, output[-3000:]
+    errors = [line for line in output.splitlines() if line.startswith("ERROR: ")]
+    assert len(errors) == 1, output[-3000:]
+    for text in expected:
+        assert text in errors[0], f"{text!r} not in {errors[0]!r}"
+    for crash in ("Traceback", "INTERNALERROR", "_pytest.outcomes.Exit", "!!!!", " passed", " failed"):
+        assert crash not in output, f"{crash!r} in\n{output[-3000:]}"
+    return errors[0]
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "0"])
+def test_a_timeout_that_cannot_work_is_a_usage_error(value):
+    assert_clean_usage_error(run_pytest(f"--http-timeout={value}"), f"--http-timeout={value}", "greater than 0")
+
+
+def test_a_proxy_that_is_not_a_url_is_a_usage_error():
+    line = assert_clean_usage_error(run_pytest("--proxy=garbage"), "--proxy", "http, https")
+    assert "garbage" not in line  # a proxy URL may carry a password: it is not repeated
+
+
+@pytest.mark.parametrize("option", ["--http-timeout=nan", "--proxy=garbage"])
+def test_the_leftover_command_refuses_them_too(option):
+    env = {**os.environ, "CONFORMANCE_ADMIN_CLIENT_SECRET": "not-used-here-0123456789"}
+    completed = subprocess.run([sys.executable, "-m", "conformance.cleanup", "--server-url=http://127.0.0.1:9", option],
+                               cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 2, completed.stderr
+    assert option.split("=")[0] in completed.stderr and "Traceback" not in completed.stderr
