@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from conformance.reporting import output_paths_problem
 from conformance.settings import ca_bundle_problem, http_timeout_problem, proxy_problem
 
 
@@ -37,3 +38,29 @@ def test_a_missing_ca_bundle_is_named(tmp_path):
     assert ca_bundle_problem(str(tmp_path / "missing.pem")) == f"--ca-bundle: no such file: {tmp_path / 'missing.pem'}"
     (tmp_path / "ca.pem").write_text("")
     assert ca_bundle_problem(str(tmp_path / "ca.pem")) is None
+
+
+# --- --spec-report and --spec-summary --------------------------------------------------------------
+
+def test_report_paths_that_can_be_written_are_accepted_and_their_missing_folders_made(tmp_path):
+    report, summary = tmp_path / "new" / "deeper" / "report.html", tmp_path / "summary.md"
+    assert output_paths_problem({"--spec-report": str(report), "--spec-summary": str(summary)}) is None
+    assert report.parent.is_dir()
+    assert output_paths_problem({"--spec-report": None, "--spec-summary": None}) is None
+
+
+@pytest.mark.parametrize("where,complaint", [
+    ("a-file/report.html", "a-file is a file, not a folder"),
+    ("a-file/deeper/report.html", "a-file is a file, not a folder"),
+    ("a-folder", "is a folder; give the file to write"),
+])
+def test_report_paths_that_cannot_be_written_are_refused_with_the_reason(tmp_path, where, complaint):
+    (tmp_path / "a-file").write_text("")
+    (tmp_path / "a-folder").mkdir()
+    problem = output_paths_problem({"--spec-report": str(tmp_path / where)})
+    assert problem.startswith(f"--spec-report={tmp_path / where}: ") and complaint in problem
+
+
+def test_the_report_and_the_summary_cannot_share_a_file(tmp_path):
+    same = str(tmp_path / "out.md")
+    assert "name the same file" in output_paths_problem({"--spec-report": same, "--spec-summary": same})

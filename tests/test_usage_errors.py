@@ -9,18 +9,7 @@ import sys
 
 import pytest
 
-from tests.suite_runner import REPO
-
-ENV_NAMES = ("CONFORMANCE_SERVER_URL", "CONFORMANCE_ADMIN_CLIENT_ID", "CONFORMANCE_ADMIN_CLIENT_SECRET",
-             "CONFORMANCE_CLIENT_ID", "CONFORMANCE_CLIENT_SECRET")
-
-
-def run_pytest(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    """The conformance suite as typed, from the repository root, with only the given CONFORMANCE_* settings."""
-    clean = {name: value for name, value in os.environ.items() if name not in ENV_NAMES}
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:randomly", *args], cwd=REPO,
-                          env={**clean, **(env or {})}, capture_output=True, text=True, timeout=timeout)
-
+from tests.suite_runner import REPO, run_as_typed
 
 def assert_clean_usage_error(completed: subprocess.CompletedProcess, *expected: str) -> str:
     """Exit 4, an `ERROR: ` line holding every expected text, and nothing that looks like a crash or a run."""
@@ -37,11 +26,11 @@ def assert_clean_usage_error(completed: subprocess.CompletedProcess, *expected: 
 
 @pytest.mark.parametrize("value", ["-1", "nan", "inf", "0"])
 def test_a_timeout_that_cannot_work_is_a_usage_error(value):
-    assert_clean_usage_error(run_pytest(f"--http-timeout={value}"), f"--http-timeout={value}", "greater than 0")
+    assert_clean_usage_error(run_as_typed(f"--http-timeout={value}"), f"--http-timeout={value}", "greater than 0")
 
 
 def test_a_proxy_that_is_not_a_url_is_a_usage_error():
-    line = assert_clean_usage_error(run_pytest("--proxy=garbage"), "--proxy", "http, https")
+    line = assert_clean_usage_error(run_as_typed("--proxy=garbage"), "--proxy", "http, https")
     assert "garbage" not in line  # a proxy URL may carry a password: it is not repeated
 
 
@@ -52,3 +41,13 @@ def test_the_leftover_command_refuses_them_too(option):
                                cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert completed.returncode == 2, completed.stderr
     assert option.split("=")[0] in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_a_report_whose_folder_is_a_file_is_a_usage_error(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    assert_clean_usage_error(run_as_typed(f"--spec-report={tmp_path / 'a-file' / 'report.html'}"),
+                             "--spec-report=", "a-file is a file, not a folder")
+
+
+def test_a_summary_that_names_a_folder_is_a_usage_error(tmp_path):
+    assert_clean_usage_error(run_as_typed(f"--spec-summary={tmp_path}"), f"--spec-summary={tmp_path}", "is a folder")
