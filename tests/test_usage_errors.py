@@ -51,3 +51,12 @@ def test_a_report_whose_folder_is_a_file_is_a_usage_error(tmp_path):
 
 def test_a_summary_that_names_a_folder_is_a_usage_error(tmp_path):
     assert_clean_usage_error(run_as_typed(f"--spec-summary={tmp_path}"), f"--spec-summary={tmp_path}", "is a folder")
+
+
+@pytest.mark.parametrize("name, content, complaint", [
+    ("waivers.yaml", "waivers:\n  - requirement: X\n    reason: caf\xe9\n".encode("latin-1"), "not UTF-8 text"),
+    ("waivers.json", b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+])
+def test_a_waivers_file_that_cannot_be_read_is_a_usage_error(tmp_path, name, content, complaint):
+    (tmp_path / name).write_bytes(content)
+    assert_clean_usage_error(run_as_typed(f"--waivers={tmp_path / name}"), "--waivers: ", complaint)
