@@ -32,22 +32,13 @@ CLEANUP_LEFT_KEY = pytest.StashKey[list]()  # what the run's cleanup could not d
 CLEANUP_LEFT_OUTPUT = "conformance_cleanup_left"  # an xdist worker's workeroutput key for the same
 SIGNALS_KEY = pytest.StashKey[dict]()
 LOG_FACTORY_KEY = pytest.StashKey[object]()
+PREFLIGHT_KEY = pytest.StashKey[bool]()
 REQUIREMENT_TAG = "req:"
+SCENARIOS = "steps/"        # where the scenarios' node ids start (the self-tests' are under tests/)
+EMBEDDED_FHIR_BASE = "/fhir"  # where the reference server serves FHIR
 
 
 # --- configuration and markers -------------------------------------------------------------------
-
-def usage_problem(settings: Settings) -> str | None:
-    """A run that could only skip everything is a usage error, said at once rather than as 30 skips.
-    Checked when the first scenario needs the server, so `pytest tests` is not affected by these settings."""
-    if settings.server_url and settings.provisions and not settings.admin_client_secret:
-        return ("--provisioning aidbox needs the admin client's secret: set CONFORMANCE_ADMIN_CLIENT_SECRET "
-                "(or --admin-client-secret), or use --provisioning none with a pre-registered client")
-    if not settings.provisions and not (settings.client_id and settings.client_secret):
-        return ("--provisioning none needs the pre-registered client: set CONFORMANCE_CLIENT_ID and "
-                "CONFORMANCE_CLIENT_SECRET (or --client-id/--client-secret)")
-    return None
-
 
 def pytest_configure(config: pytest.Config) -> None:
     settings = settings_from_config(config)
@@ -149,6 +140,90 @@ def pytest_bdd_apply_tag(tag: str, function):
     return True
 
 
+# --- the pre-flight: settings that would make the run test nothing ------------------------------
+
+def usage_problem(settings: Settings) -> str | None:
+    """A run that could only skip everything is a usage error, said at once rather than as 30 skips."""
+    if not settings.server_url and settings.fhir_base != EMBEDDED_FHIR_BASE:
+        return (f"--fhir-base={settings.fhir_base or '/'}: the embedded reference server serves FHIR at "
+                f"{EMBEDDED_FHIR_BASE}; --fhir-base is for a server given with --server-url")
+    if settings.server_url and settings.provisions and not settings.admin_client_secret:
+        return ("--provisioning aidbox needs the admin client's secret: set CONFORMANCE_ADMIN_CLIENT_SECRET "
+                "(or --admin-client-secret), or use --provisioning none with a pre-registered client")
+    if not settings.provisions and not (settings.client_id and settings.client_secret):
+        return ("--provisioning none needs the pre-registered client: set CONFORMANCE_CLIENT_ID and "
+                "CONFORMANCE_CLIENT_SECRET (or --client-id/--client-secret)")
+    return None
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A serial run (or an xdist worker, which leaves it to the controller): before the first scenario."""
+    if not hasattr(session.config, "workerinput"):
+        preflight(session.config, [item.nodeid for item in session.items])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids) -> None:
+    """Under pytest-xdist, on the controller: a worker has collected, and no scenario has run yet."""
+    preflight(node.config, ids)
+
+
+def preflight(config: pytest.Config, nodeids: list[str]) -> None:
+    """Once per run, and only when scenarios are to run (so `pytest tests` and --collect-only are not affected):
+    a setting that would make the run test nothing stops it as a usage error, one clean `ERROR:` line and exit 4,
+    rather than as a run of skips and failures that reads as a finding about the server."""
+    if config.stash.get(PREFLIGHT_KEY, False) or config.option.collectonly:
+        return
+    if not any(nodeid.startswith(SCENARIOS) for nodeid in nodeids):
+        return
+    config.stash[PREFLIGHT_KEY] = True
+    settings = config.stash[SETTINGS_KEY]
+    problem = usage_problem(settings)
+    if problem is None and settings.server_url:
+        with http_client_for(settings) as client:
+            problem = server_problem(client, settings)
+    if problem:
+        raise pytest.UsageError(config.stash[REGISTRY_KEY].redact(problem))
+
+
+def server_problem(http_client, settings: Settings) -> str | None:
+    """Why the server given cannot be tested as the settings say, or None. One search of the FHIR base with the
+    run's credentials (the admin's when given, else the pre-registered client's) shows the server can be reached,
+    that the FHIR base is there, and that the admin's credentials are accepted; under --provisioning aidbox one
+    listing of the admin API shows the admin may provision. A server that is reached but answers badly (or not
+    at all) is left to the scenarios to judge, and so is a pre-registered client whose credentials are refused
+    (the suite cannot tell a wrong secret from a server refusing good ones)."""
+    agent = HttpAgent(http_client, settings.server_url)
+    admin = Credentials(settings.admin_client_id, settings.admin_client_secret) if settings.admin_client_secret else None
+    caller = admin or Credentials(settings.client_id, settings.client_secret)
+    probe = agent.send("GET", f"{settings.fhir_base}/Observation?_count=1", headers={"authorization": caller.header()})
+    if never_connected(probe.error):
+        through = f" through the proxy {without_userinfo(settings.proxy)}" if settings.proxy else ""
+        return f"cannot reach the server under test at {without_userinfo(settings.server_url)}{through}: {probe.error}"
+    if probe.status == 404:
+        return (f"GET {without_userinfo(probe.url)} answered 404: no FHIR endpoint at --fhir-base="
+                f"{settings.fhir_base or '/'}; give the server's FHIR base, relative to --server-url, with "
+                f"--fhir-base=PATH (default {EMBEDDED_FHIR_BASE})")
+    if admin and probe.status in (401, 403):
+        return admin_refused(admin, probe)
+    if admin and settings.provisions and probe.response is not None:
+        listing = agent.send("GET", "/AccessPolicy?_count=1", headers={"authorization": admin.header()})
+        if listing.status in (401, 403):
+            return admin_refused(admin, listing)
+    return None
+
+
+def admin_refused(admin: Credentials, exchange) -> str:
+    return (f"the server refused the admin client '{admin.client_id}' ({exchange.status} to {exchange.method} "
+            f"{urlsplit(exchange.url).path}): check CONFORMANCE_ADMIN_CLIENT_ID and CONFORMANCE_ADMIN_CLIENT_SECRET")
+
+
+def without_userinfo(url: str) -> str:
+    """A URL as it may be printed: any user:password@ in it taken out."""
+    parts = urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
 # --- session resources ---------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
@@ -167,17 +242,14 @@ def run_id() -> str:
 
 
 @pytest.fixture(scope="session")
-def server(settings, secret_registry, request):
-    """(server URL, admin credentials): the user's server, or the embedded reference server."""
-    if problem := usage_problem(settings):
-        pytest.exit(problem, returncode=pytest.ExitCode.USAGE_ERROR)
+def server(settings, secret_registry):
+    """(server URL, admin credentials): the user's server, or the embedded reference server. The pre-flight
+    has checked the settings before the first scenario."""
     if settings.server_url:
         admin = None
         if settings.admin_client_secret:
             admin = Credentials(settings.admin_client_id, settings.admin_client_secret)
             secret_registry.add_credentials(admin.client_id, admin.secret)
-        if problem := unreachable(request.getfixturevalue("http_client"), settings):
-            pytest.exit(secret_registry.redact(problem), returncode=pytest.ExitCode.USAGE_ERROR)
         yield settings.server_url, admin
         return
     admin = Credentials(settings.admin_client_id, fresh_secret())
@@ -187,24 +259,6 @@ def server(settings, secret_registry, request):
         yield embedded.url, admin
     finally:
         embedded.stop(wait=False)  # the run's cleanup is done; its in-memory data goes with it
-
-
-def unreachable(http_client, settings: Settings) -> str | None:
-    """Why the server cannot be reached at all (no connection, TLS not verified, proxy failing), or None.
-    That is a matter of the run's settings, not a conformance finding: otherwise every scenario would
-    skip on a failed prerequisite and the gate would pass having tested nothing. A server that is
-    reached but answers badly (or not at all) is left to the scenarios to judge."""
-    probe = HttpAgent(http_client, settings.server_url).send("GET", f"{settings.fhir_base}/metadata")
-    if not never_connected(probe.error):
-        return None
-    through = f" through the proxy {_without_userinfo(settings.proxy)}" if settings.proxy else ""
-    return f"cannot reach the server under test at {settings.server_url}{through}: {probe.error}"
-
-
-def _without_userinfo(url: str) -> str:
-    """A proxy URL as it may be printed: any user:password@ in it taken out."""
-    parts = urlsplit(url)
-    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 @pytest.fixture(scope="session")
@@ -219,10 +273,14 @@ def fhir_base_url(server_url, settings) -> str:
 
 @pytest.fixture(scope="session")
 def http_client(settings):
+    with http_client_for(settings) as client:
+        yield client
+
+
+def http_client_for(settings: Settings):
     verify = False if settings.insecure else (ssl.create_default_context(cafile=settings.ca_bundle)
                                               if settings.ca_bundle else True)
-    with build_http_client(settings.http_timeout, verify, settings.proxy) as client:
-        yield client
+    return build_http_client(settings.http_timeout, verify, settings.proxy)
 
 
 @pytest.fixture(scope="session")
@@ -237,11 +295,6 @@ def provisioner(settings, server, http_client, run_id, secret_registry, pytestco
     provisioner = Provisioner(HttpAgent(http_client, server_url), admin, run_id, settings.fhir_base)
     if not settings.keep_resources:
         cleanup.track(provisioner)
-    check = provisioner.get("/AccessPolicy")
-    if check.status in (401, 403):
-        # Wrong admin credentials would otherwise read as the server failing seed Step 1.
-        pytest.exit(f"the server refused the admin client '{admin.client_id}' ({check.status}): check "
-                    "CONFORMANCE_ADMIN_CLIENT_ID and CONFORMANCE_ADMIN_CLIENT_SECRET", returncode=pytest.ExitCode.USAGE_ERROR)
     yield provisioner
     if settings.keep_resources:
         if provisioner.created:

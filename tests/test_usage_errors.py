@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.suite_runner import REPO, run_as_typed
+from tests.suite_runner import REPO, reference_server, run_as_typed
 
 def assert_clean_usage_error(completed: subprocess.CompletedProcess, *expected: str) -> str:
     """Exit 4, an `ERROR: ` line holding every expected text, and nothing that looks like a crash or a run."""
@@ -60,3 +60,46 @@ def test_a_summary_that_names_a_folder_is_a_usage_error(tmp_path):
 def test_a_waivers_file_that_cannot_be_read_is_a_usage_error(tmp_path, name, content, complaint):
     (tmp_path / name).write_bytes(content)
     assert_clean_usage_error(run_as_typed(f"--waivers={tmp_path / name}"), "--waivers: ", complaint)
+
+
+# --- the pre-flight: settings that would make a run against the server test nothing ---------------
+
+@pytest.mark.parametrize("extra", [(), ("-n", "2")], ids=["serial", "xdist"])
+def test_a_refused_admin_secret_stops_the_run_before_any_scenario(extra):
+    with reference_server() as (url, admin_secret):
+        wrong = f"wrong-{admin_secret}"
+        completed = run_as_typed(f"--server-url={url}", *extra, env={"CONFORMANCE_ADMIN_CLIENT_SECRET": wrong})
+    assert_clean_usage_error(completed, "the server refused the admin client 'root' (401 to GET /fhir/Observation)",
+                             "CONFORMANCE_ADMIN_CLIENT_SECRET")
+    assert wrong not in completed.stdout + completed.stderr
+
+
+@pytest.mark.parametrize("extra", [(), ("-n", "2")], ids=["serial", "xdist"])
+def test_a_server_that_cannot_be_reached_is_one_clean_error_line(extra):
+    completed = run_as_typed("--server-url=http://127.0.0.1:9", *extra,
+                             env={"CONFORMANCE_ADMIN_CLIENT_SECRET": "not-used-here-0123456789"})
+    assert_clean_usage_error(completed, "cannot reach the server under test at http://127.0.0.1:9: could not connect")
+
+
+def test_a_fhir_base_that_answers_404_is_a_usage_error_naming_the_url():
+    with reference_server() as (url, admin_secret):
+        completed = run_as_typed(f"--server-url={url}", "--fhir-base=/api",
+                                 env={"CONFORMANCE_ADMIN_CLIENT_SECRET": admin_secret})
+    assert_clean_usage_error(completed, f"GET {url}/api/Observation?_count=1 answered 404", "--fhir-base=PATH")
+
+
+def test_the_embedded_server_takes_no_other_fhir_base():
+    assert_clean_usage_error(run_as_typed("--fhir-base=/api"), "--fhir-base=/api", "serves FHIR at /fhir")
+
+
+def test_provisioning_none_without_a_client_is_one_clean_error_line():
+    assert_clean_usage_error(run_as_typed("--provisioning=none"), "--provisioning none needs the pre-registered client")
+
+
+def test_the_self_tests_and_collect_only_are_not_stopped_by_the_suites_settings():
+    """The pre-flight runs only when scenarios are to run: not for `pytest tests`, not for --collect-only."""
+    unreachable = {"CONFORMANCE_SERVER_URL": "http://127.0.0.1:9"}  # and no admin secret: two usage errors
+    completed = run_as_typed("tests/test_settings.py", "-q", env=unreachable)
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr
+    completed = run_as_typed("--collect-only", "-q", env=unreachable)
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr
