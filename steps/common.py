@@ -77,11 +77,11 @@ def resource_ids_in(exchange: Exchange) -> tuple[str, ...]:
     return tuple(ids)
 
 
-def positive_control(search_with, credentials: Credentials) -> Control:
+def positive_control(search_with, credentials: Credentials, whose: str = "the client's") -> Control:
     """The same search with the right credentials must succeed first; otherwise a refusal proves nothing."""
     exchange = search_with(credentials.header())
     if exchange.status != 200:
-        pytest.skip(f"control failed: the client's own credentials were not accepted "
+        pytest.skip(f"control failed: {whose} own credentials were not accepted "
                     f"({exchange.status or exchange.error}), so no refusal would prove anything")
     return Control(credentials, exchange, resource_ids_in(exchange))
 

@@ -60,12 +60,12 @@ def pre_registered_client():
             http.put("/fhir/Observation/operator-hba1c", json={
                 "resourceType": "Observation", "id": "operator-hba1c", "status": "final",
                 "code": {"coding": [{"system": "http://loinc.org", "code": "4548-4"}]}}).raise_for_status()
-        yield url, client_id, secret
+        yield url, client_id, secret, admin_secret
 
 
 def test_provisioning_none_uses_the_given_client_and_skips_the_rest_with_a_reason(pre_registered_client, tmp_path,
                                                                                    monkeypatch):
-    url, client_id, secret = pre_registered_client
+    url, client_id, secret, _ = pre_registered_client
     monkeypatch.setenv("CONFORMANCE_CLIENT_ID", client_id)
     monkeypatch.setenv("CONFORMANCE_CLIENT_SECRET", secret)
     run = run_suite(url, "", tmp_path, "--provisioning", "none")
@@ -75,4 +75,42 @@ def test_provisioning_none_uses_the_given_client_and_skips_the_rest_with_a_reaso
     assert any("secret_that_is_variant" in name for name in passed), passed
     assert any("following_next_links" in name for name in skipped), skipped
     assert "needs provisioning" in run.output, run.output[-3000:]
+    assert any("administrators_secret" in name for name in skipped), skipped  # no admin secret was given
+    assert "not applicable: the run does not know the administrator's secret" in run.output
     assert secret not in run.output and all(secret not in text for text in run.files.values())
+
+
+ADMIN_SCENARIO = "administrators_secret"  # "A client id with the administrator's secret is refused"
+
+
+def test_provisioning_none_with_the_admin_secret_runs_its_scenario_after_a_control(pre_registered_client, tmp_path,
+                                                                                    monkeypatch):
+    url, client_id, secret, admin_secret = pre_registered_client
+    monkeypatch.setenv("CONFORMANCE_CLIENT_ID", client_id)
+    monkeypatch.setenv("CONFORMANCE_CLIENT_SECRET", secret)
+    run = run_suite(url, admin_secret, tmp_path, "--provisioning", "none", "-k", ADMIN_SCENARIO)
+    assert run.returncode == 0, run.output[-4000:]
+    assert run.with_outcome("passed") and all(ADMIN_SCENARIO in name for name in run.outcomes), run.outcomes
+
+
+def test_provisioning_none_with_a_refused_admin_secret_is_a_usage_error_not_a_vacuous_pass(
+        pre_registered_client, tmp_path, monkeypatch):
+    """A wrong admin secret is refused under any client id: the scenario would pass having shown nothing."""
+    url, client_id, secret, admin_secret = pre_registered_client
+    monkeypatch.setenv("CONFORMANCE_CLIENT_ID", client_id)
+    monkeypatch.setenv("CONFORMANCE_CLIENT_SECRET", secret)
+    run = run_suite(url, f"wrong-{admin_secret}", tmp_path, "--provisioning", "none")
+    assert run.returncode == 4, run.output[-4000:]
+    assert "ERROR: the server refused the admin client 'root' (401 to GET /fhir/Observation)" in run.output
+    assert "passed" not in run.outcomes.values(), run.outcomes
+
+
+def test_provisioning_none_with_a_refused_client_secret_fails_the_seed_search_rather_than_stopping(
+        pre_registered_client, tmp_path, monkeypatch):
+    """The pre-flight stops only on what it can tell apart: a 401 to the client may be the server's fault."""
+    url, client_id, _, _ = pre_registered_client
+    monkeypatch.setenv("CONFORMANCE_CLIENT_ID", client_id)
+    monkeypatch.setenv("CONFORMANCE_CLIENT_SECRET", fresh_secret())
+    run = run_suite(url, "", tmp_path, "--provisioning", "none")
+    assert run.returncode == 1, run.output[-4000:]
+    assert "FAIL  [MUST] SEED-SEARCH-BASIC" in run.output, run.output[-4000:]
