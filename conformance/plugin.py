@@ -17,7 +17,7 @@ import pytest
 from conformance import cleanup
 from conformance.credentials import Credentials, fresh_secret
 from conformance.embedded import EmbeddedServer
-from conformance.exchange import HttpAgent, build_http_client, never_connected
+from conformance.exchange import HttpAgent, build_http_client, never_connected, without_userinfo
 from conformance.provisioning import Provisioner, new_run_id
 from conformance.redaction import SecretRegistry
 from conformance.register import load_register
@@ -216,12 +216,6 @@ def server_problem(http_client, settings: Settings) -> str | None:
 def admin_refused(admin: Credentials, exchange) -> str:
     return (f"the server refused the admin client '{admin.client_id}' ({exchange.status} to {exchange.method} "
             f"{urlsplit(exchange.url).path}): check CONFORMANCE_ADMIN_CLIENT_ID and CONFORMANCE_ADMIN_CLIENT_SECRET")
-
-
-def without_userinfo(url: str) -> str:
-    """A URL as it may be printed: any user:password@ in it taken out."""
-    parts = urlsplit(url)
-    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 # --- session resources ---------------------------------------------------------------------------
