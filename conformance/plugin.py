@@ -10,6 +10,7 @@ import ssl
 import sys
 import threading
 import warnings
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -30,11 +31,14 @@ WARNINGS_KEY = pytest.StashKey[list]()
 JOURNAL_KEY = pytest.StashKey[list]()  # a scenario's HTTP exchanges (conformance.exchange.Exchange), for reports
 CLEANUP_LEFT_KEY = pytest.StashKey[list]()  # what the run's cleanup could not delete (every worker's, on the controller)
 CLEANUP_LEFT_OUTPUT = "conformance_cleanup_left"  # an xdist worker's workeroutput key for the same
+EMBEDDED_URLS_KEY = pytest.StashKey[list]()  # the embedded reference server's URL (one per xdist worker, on the controller)
+EMBEDDED_URLS_OUTPUT = "conformance_embedded_urls"
 SIGNALS_KEY = pytest.StashKey[dict]()
 LOG_FACTORY_KEY = pytest.StashKey[object]()
 PREFLIGHT_KEY = pytest.StashKey[bool]()
 REQUIREMENT_TAG = "req:"
 SCENARIOS = "steps/"        # where the scenarios' node ids start (the self-tests' are under tests/)
+SELF_TESTS = Path(__file__).resolve().parent.parent / "tests"
 EMBEDDED_FHIR_BASE = "/fhir"  # where the reference server serves FHIR
 
 
@@ -48,6 +52,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[REGISTRY_KEY] = registry
     config.stash[WARNINGS_KEY] = []
     config.stash[CLEANUP_LEFT_KEY] = []
+    config.stash[EMBEDDED_URLS_KEY] = []
     config.stash[SIGNALS_KEY] = _terminate_like_ctrl_c()
     config.stash[LOG_FACTORY_KEY] = _redact_log_records(registry)
     if unknown := _unknown_requirements_selected(config.option.markexpr):
@@ -117,6 +122,21 @@ def _terminate_like_ctrl_c() -> dict:
 
 def _raise_keyboard_interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """Which server the run tests, at the start (the verdict says it again, conformance.reporting)."""
+    if all(Path(arg.split("::")[0]).resolve().is_relative_to(SELF_TESTS) for arg in config.args):
+        return None  # `pytest tests`: the self-tests start servers of their own
+    return f"server under test: {server_under_test(config.stash[SETTINGS_KEY])}"
+
+
+def server_under_test(settings: Settings, embedded_urls: list[str] = ()) -> str:
+    """One line, without any user:password@ of the URL."""
+    if settings.server_url:
+        return f"{without_userinfo(settings.server_url)} (FHIR base {settings.fhir_base or '/'})"
+    where = f" ({', '.join(embedded_urls)})" if embedded_urls else ""
+    return f"the embedded reference server, started by the suite{where}"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -236,7 +256,7 @@ def run_id() -> str:
 
 
 @pytest.fixture(scope="session")
-def server(settings, secret_registry):
+def server(settings, secret_registry, pytestconfig):
     """(server URL, admin credentials): the user's server, or the embedded reference server. The pre-flight
     has checked the settings before the first scenario."""
     if settings.server_url:
@@ -249,6 +269,7 @@ def server(settings, secret_registry):
     admin = Credentials(settings.admin_client_id, fresh_secret())
     secret_registry.add_credentials(admin.client_id, admin.secret)
     embedded = EmbeddedServer.start(admin.client_id, admin.secret)
+    note_embedded_url(pytestconfig, embedded.url)
     try:
         yield embedded.url, admin
     finally:
@@ -298,6 +319,13 @@ def provisioner(settings, server, http_client, run_id, secret_registry, pytestco
         note_cleanup_left(pytestconfig, [secret_registry.redact(item) for item in left])
 
 
+def note_embedded_url(config: pytest.Config, url: str) -> None:
+    """For the verdict's "server under test" line; from an xdist worker, through its workeroutput."""
+    config.stash[EMBEDDED_URLS_KEY].append(url)
+    if hasattr(config, "workeroutput"):
+        config.workeroutput[EMBEDDED_URLS_OUTPUT] = list(config.stash[EMBEDDED_URLS_KEY])
+
+
 def note_cleanup_left(config: pytest.Config, left: list[str]) -> None:
     """What the cleanup left goes into the verdict (conformance.reporting); from an xdist worker, through
     its workeroutput to the controller."""
@@ -322,9 +350,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node, error) -> None:
-    """On the xdist controller: what a worker's cleanup left."""
-    left = getattr(node, "workeroutput", {}).get(CLEANUP_LEFT_OUTPUT) or []
-    node.config.stash.setdefault(CLEANUP_LEFT_KEY, []).extend(left)
+    """On the xdist controller: what a worker's cleanup left, and its embedded server's URL."""
+    output = getattr(node, "workeroutput", {})
+    node.config.stash.setdefault(CLEANUP_LEFT_KEY, []).extend(output.get(CLEANUP_LEFT_OUTPUT) or [])
+    node.config.stash.setdefault(EMBEDDED_URLS_KEY, []).extend(output.get(EMBEDDED_URLS_OUTPUT) or [])
 
 
 # --- per scenario --------------------------------------------------------------------------------

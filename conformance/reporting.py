@@ -26,7 +26,8 @@ import pytest
 from conformance import cleanup, outcomes
 from conformance.exchange import Exchange
 from conformance.outcomes import RunResult, ScenarioRecord, Step, WaiverError
-from conformance.plugin import CLEANUP_LEFT_KEY, JOURNAL_KEY, REGISTRY_KEY, SETTINGS_KEY
+from conformance.plugin import (CLEANUP_LEFT_KEY, EMBEDDED_URLS_KEY, JOURNAL_KEY, REGISTRY_KEY, SETTINGS_KEY,
+                               server_under_test)
 from conformance.redaction import SecretRegistry
 from conformance.register import load_register
 from conformance.verdicts import ConformanceFailure
@@ -444,7 +445,8 @@ class VerdictCollector:
         if result.records or result.waivers:
             terminalreporter.section("conformance verdict")
             interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
-            for line, markup in summary_lines(result, config.stash[SETTINGS_KEY].fail_on_should, interrupted):
+            server = server_under_test(config.stash[SETTINGS_KEY], config.stash.get(EMBEDDED_URLS_KEY, []))
+            for line, markup in summary_lines(result, config.stash[SETTINGS_KEY].fail_on_should, interrupted, server):
                 terminalreporter.write_line(redact(line), **markup)
         for line in safety_lines(run_facts(config)):
             terminalreporter.write_line(line, yellow=True, bold=True)

@@ -5,13 +5,14 @@ with a pre-registered client under --provisioning none, and prints no secret."""
 from __future__ import annotations
 
 import base64
+import re
 
 import httpx
 import pytest
 
 from conformance.credentials import basic_header, fresh_secret
 from conformance.provisioning import ID_PREFIX
-from tests.suite_runner import reference_server, run_suite
+from tests.suite_runner import reference_server, run_as_typed, run_suite
 
 LISTED = ("/Client", "/AccessPolicy", "/fhir/Patient", "/fhir/Observation")
 
@@ -114,3 +115,17 @@ def test_provisioning_none_with_a_refused_client_secret_fails_the_seed_search_ra
     run = run_suite(url, "", tmp_path, "--provisioning", "none")
     assert run.returncode == 1, run.output[-4000:]
     assert "FAIL  [MUST] SEED-SEARCH-BASIC" in run.output, run.output[-4000:]
+
+
+def test_the_run_says_which_server_it_tests_at_the_start_and_in_the_verdict(tmp_path):
+    embedded = run_as_typed("-k", "documented_search")  # not -q: pytest prints its header
+    output = embedded.stdout + embedded.stderr
+    assert embedded.returncode == 0, output[-3000:]
+    header = output[:output.index("collected")]
+    assert "server under test: the embedded reference server, started by the suite\n" in header
+    assert re.search(r"^server under test: the embedded reference server, started by the suite "
+                     r"\(http://127\.0\.0\.1:\d+\)$", output, re.MULTILINE), output[-3000:]
+    with reference_server() as (url, admin_secret):
+        run = run_suite(url, admin_secret, tmp_path, "-k", "documented_search")
+    assert run.returncode == 0, run.output[-3000:]
+    assert f"\nserver under test: {url} (FHIR base /fhir)\n" in run.output
