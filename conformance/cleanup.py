@@ -31,7 +31,7 @@ from urllib.parse import quote
 from conformance.credentials import Credentials, basic_header
 from conformance.exchange import HttpAgent, build_http_client, never_connected, without_userinfo
 from conformance.provisioning import ID_PREFIX, PROVISIONED_FHIR_TYPES, SUITE_TAG_SYSTEM, Provisioner, list_all
-from conformance.settings import ca_bundle_problem, http_timeout_problem, proxy_problem
+from conformance.settings import ca_bundle_problem, http_timeout_problem, proxy_problem, server_url_problem
 
 RUN_ID = re.compile(r"[0-9a-f]{8}")
 SUITE_ID = re.compile(rf"^{re.escape(ID_PREFIX)}({RUN_ID.pattern})-[A-Za-z0-9.\-]+$")
@@ -319,7 +319,8 @@ def parse_args(argv):
         parser.error("--run takes a run id of 8 hex digits, as in conf-<run id>-...")
     if not os.environ.get("CONFORMANCE_ADMIN_CLIENT_SECRET"):
         parser.error("set CONFORMANCE_ADMIN_CLIENT_SECRET to the admin client's secret")
-    if problem := http_timeout_problem(args.http_timeout) or proxy_problem(args.proxy) or ca_bundle_problem(args.ca_bundle):
+    if problem := (server_url_problem(args.server_url) or http_timeout_problem(args.http_timeout)
+                   or proxy_problem(args.proxy) or ca_bundle_problem(args.ca_bundle)):
         parser.error(problem)
     return args
 

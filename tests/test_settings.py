@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conformance.reporting import output_paths_problem
-from conformance.settings import ca_bundle_problem, http_timeout_problem, proxy_problem
+from conformance.settings import ca_bundle_problem, http_timeout_problem, proxy_problem, server_url_problem
 
 
 @pytest.mark.parametrize("seconds", [0.001, 1, 10, 600.5])
@@ -32,6 +32,22 @@ def test_what_is_not_a_proxy_url_is_refused_without_showing_it(proxy):
     problem = proxy_problem(proxy)
     assert problem.startswith("--proxy: not a proxy URL; expected SCHEME://HOST[:PORT]") and "http, https" in problem
     assert "proxy-password" not in problem
+
+
+@pytest.mark.parametrize("url", [None, "https://fhir.example.org", "http://127.0.0.1:8888", "https://h/base/path/"])
+def test_a_server_url_is_accepted(url):
+    assert server_url_problem(url) is None
+
+
+@pytest.mark.parametrize("url", ["garbage", "fhir.example.org", "ftp://fhir.example.org", "http://h:99999"])
+def test_what_is_not_a_server_url_is_refused(url):
+    assert server_url_problem(url).startswith("--server-url: not a server URL; expected http(s)://HOST")
+
+
+def test_a_server_url_with_userinfo_is_refused_without_showing_it():
+    """httpx would send the URL's user:password in place of every Authorization header a scenario sets."""
+    problem = server_url_problem("https://someone:url-password@fhir.example.org")
+    assert "user:password@" in problem and "url-password" not in problem
 
 
 def test_a_missing_ca_bundle_is_named(tmp_path):

@@ -34,6 +34,12 @@ def test_a_proxy_that_is_not_a_url_is_a_usage_error():
     assert "garbage" not in line  # a proxy URL may carry a password: it is not repeated
 
 
+def test_a_server_url_with_a_password_is_a_usage_error_that_does_not_repeat_it():
+    line = assert_clean_usage_error(run_as_typed("--server-url=http://someone:url-password@127.0.0.1:9"),
+                                    "--server-url: a URL with user:password@")
+    assert "url-password" not in line
+
+
 @pytest.mark.parametrize("option", ["--http-timeout=nan", "--proxy=garbage"])
 def test_the_leftover_command_refuses_them_too(option):
     env = {**os.environ, "CONFORMANCE_ADMIN_CLIENT_SECRET": "not-used-here-0123456789"}
