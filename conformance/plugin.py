@@ -36,6 +36,7 @@ EMBEDDED_URLS_OUTPUT = "conformance_embedded_urls"
 SIGNALS_KEY = pytest.StashKey[dict]()
 LOG_FACTORY_KEY = pytest.StashKey[object]()
 PREFLIGHT_KEY = pytest.StashKey[bool]()
+PREFLIGHT_CLIENT_KEY = pytest.StashKey[object]()  # the pre-flight's HTTP client, which the run goes on with
 REQUIREMENT_TAG = "req:"
 SCENARIOS = "steps/"        # where the scenarios' node ids start (the self-tests' are under tests/)
 SELF_TESTS = Path(__file__).resolve().parent.parent / "tests"
@@ -179,16 +180,16 @@ def usage_problem(settings: Settings) -> str | None:
 def pytest_collection_finish(session: pytest.Session) -> None:
     """A serial run (or an xdist worker, which leaves it to the controller): before the first scenario."""
     if not hasattr(session.config, "workerinput"):
-        preflight(session.config, [item.nodeid for item in session.items])
+        preflight(session.config, [item.nodeid for item in session.items], keep_client=True)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_node_collection_finished(node, ids) -> None:
     """Under pytest-xdist, on the controller: a worker has collected, and no scenario has run yet."""
-    preflight(node.config, ids)
+    preflight(node.config, ids, keep_client=False)
 
 
-def preflight(config: pytest.Config, nodeids: list[str]) -> None:
+def preflight(config: pytest.Config, nodeids: list[str], keep_client: bool) -> None:
     """Once per run, and only when scenarios are to run (so `pytest tests` and --collect-only are not affected):
     a setting that would make the run test nothing stops it as a usage error, one clean `ERROR:` line and exit 4,
     rather than as a run of skips and failures that reads as a finding about the server."""
@@ -200,8 +201,14 @@ def preflight(config: pytest.Config, nodeids: list[str]) -> None:
     settings = config.stash[SETTINGS_KEY]
     problem = usage_problem(settings)
     if problem is None and settings.server_url:
-        with http_client_for(settings) as client:
-            problem = server_problem(client, settings)
+        client = http_client_for(settings)
+        problem = server_problem(client, settings)
+        if keep_client and not problem:
+            # One client for the run (one connection, and a probe the server left unanswered counts towards
+            # the requests in a row after which the suite stops waiting: conformance.exchange).
+            config.stash[PREFLIGHT_CLIENT_KEY] = client
+        else:
+            client.close()
     if problem:
         raise pytest.UsageError(config.stash[REGISTRY_KEY].redact(problem))
 
@@ -287,9 +294,12 @@ def fhir_base_url(server_url, settings) -> str:
 
 
 @pytest.fixture(scope="session")
-def http_client(settings):
-    with http_client_for(settings) as client:
+def http_client(settings, pytestconfig):
+    client = pytestconfig.stash.get(PREFLIGHT_CLIENT_KEY, None) or http_client_for(settings)
+    try:  # not `with`: httpx refuses to enter a client that has already sent a request
         yield client
+    finally:
+        client.close()
 
 
 def http_client_for(settings: Settings):
