@@ -29,8 +29,9 @@ from datetime import datetime, timezone
 from urllib.parse import quote
 
 from conformance.credentials import Credentials, basic_header
-from conformance.exchange import HttpAgent, build_http_client
+from conformance.exchange import HttpAgent, build_http_client, never_connected, without_userinfo
 from conformance.provisioning import ID_PREFIX, PROVISIONED_FHIR_TYPES, SUITE_TAG_SYSTEM, Provisioner, list_all
+from conformance.settings import ca_bundle_problem, http_timeout_problem, proxy_problem, server_url_problem
 
 RUN_ID = re.compile(r"[0-9a-f]{8}")
 SUITE_ID = re.compile(rf"^{re.escape(ID_PREFIX)}({RUN_ID.pattern})-[A-Za-z0-9.\-]+$")
@@ -267,8 +268,21 @@ def _last_updated(resource: dict) -> datetime | None:
 class Lister:
     def __init__(self, agent: HttpAgent, admin: Credentials):
         self.agent = agent
+        self.admin_id = admin.client_id
         self.authorization = basic_header(admin.client_id, admin.secret)
         self.problems: list[str] = []
+
+    def admin_problem(self) -> tuple[int, str] | None:
+        """(exit code, why) when the listings cannot work at all, asked once before them: a server refusing the
+        admin would otherwise show as an empty list with warnings, read as nothing left."""
+        check = self.agent.send("GET", "/Client?_count=1", headers={"authorization": self.authorization})
+        self.agent.journal.clear()
+        if never_connected(check.error):
+            return 1, f"cannot reach the server at {without_userinfo(self.agent.server_url)}: {check.error}"
+        if check.status in (401, 403):
+            return 2, (f"the server refused the admin client '{self.admin_id}' ({check.status} to GET /Client): "
+                       "check CONFORMANCE_ADMIN_CLIENT_ID and CONFORMANCE_ADMIN_CLIENT_SECRET")
+        return None
 
     def resources(self, path: str, what: str) -> list[dict]:
         """Every resource a listing returns, following next links on the same server."""
@@ -288,8 +302,8 @@ def find_leftovers(lister: Lister, fhir_base: str, fhir_types) -> list[Leftover]
         for resource in lister.resources(f"{fhir_base}/{kind}?_tag={tag}&_count={PAGE_SIZE}", f"{kind} resources"):
             if (run := is_suite_resource(resource)) and resource.get("resourceType", kind) == kind:
                 found.append(Leftover(f"{fhir_base}/{kind}/{resource['id']}", run, _last_updated(resource)))
-    for kind, belongs in (("AccessPolicy", is_suite_policy), ("Client", is_suite_client)):
-        for resource in lister.resources(f"/{kind}?_count={PAGE_SIZE}", f"{kind}s"):
+    for kind, plural, belongs in (("AccessPolicy", "AccessPolicies", is_suite_policy), ("Client", "Clients", is_suite_client)):
+        for resource in lister.resources(f"/{kind}?_count={PAGE_SIZE}", plural):
             if run := belongs(resource):
                 found.append(Leftover(f"/{kind}/{resource['id']}", run, _last_updated(resource)))
     return found
@@ -334,8 +348,9 @@ def parse_args(argv):
         parser.error("--run takes a run id of 8 hex digits, as in conf-<run id>-...")
     if not os.environ.get("CONFORMANCE_ADMIN_CLIENT_SECRET"):
         parser.error("set CONFORMANCE_ADMIN_CLIENT_SECRET to the admin client's secret")
-    if args.ca_bundle and not os.path.isfile(args.ca_bundle):
-        parser.error(f"--ca-bundle: no such file: {args.ca_bundle}")
+    if problem := (server_url_problem(args.server_url) or http_timeout_problem(args.http_timeout)
+                   or proxy_problem(args.proxy) or ca_bundle_problem(args.ca_bundle)):
+        parser.error(problem)
     return args
 
 
@@ -348,6 +363,10 @@ def main(argv=None) -> int:
     with build_http_client(args.http_timeout, verify, args.proxy) as client:
         agent = HttpAgent(client, args.server_url.rstrip("/"))
         lister = Lister(agent, admin)
+        if problem := lister.admin_problem():
+            code, why = problem
+            print(f"error: {why}", file=sys.stderr)
+            return code
         leftovers = find_leftovers(lister, fhir_base, types)
         by_run: dict[str, list[Leftover]] = {}
         for leftover in leftovers:
@@ -370,16 +389,17 @@ def main(argv=None) -> int:
             chosen += items
         for problem in lister.problems:
             print(f"warning: {problem}", file=sys.stderr)
+        incomplete = "; some listings failed (see the warnings), so there may be more" if lister.problems else ""
         if not args.delete:
-            print(f"{len(chosen)} resource(s) would be deleted; nothing was deleted (dry run: add --delete)")
-            return 0
+            print(f"{len(chosen)} resource(s) would be deleted; nothing was deleted (dry run: add --delete){incomplete}")
+            return 1 if lister.problems else 0
         failed = []
         for leftover in chosen:
             exchange = agent.send("DELETE", leftover.path, headers={"authorization": lister.authorization})
             agent.journal.clear()
             if exchange.status is None or (exchange.status >= 300 and exchange.status != 404):
                 failed.append(f"{leftover.path} ({exchange.status or exchange.error})")
-        print(f"{len(chosen) - len(failed)} resource(s) deleted" + (f"; {len(failed)} could not be:" if failed else ""))
+        print(f"{len(chosen) - len(failed)} resource(s) deleted" + (f"; {len(failed)} could not be:" if failed else incomplete))
         for line in failed:
             print(f"  {line}")
         return 1 if failed or lister.problems else 0

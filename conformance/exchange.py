@@ -72,6 +72,12 @@ def _trim(body: str) -> str:
     return body if len(body) <= BODY_SHOWN else body[:BODY_SHOWN] + f"... [{len(body) - BODY_SHOWN} more characters]"
 
 
+def without_userinfo(url: str) -> str:
+    """A URL as it may be printed: any user:password@ in it taken out."""
+    parts = urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
 def origin(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     return parts.scheme.lower(), parts.netloc.lower()

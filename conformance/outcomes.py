@@ -53,6 +53,9 @@ def load_waivers(path: str | Path) -> dict[str, Waiver]:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise WaiverError(f"cannot read the waivers file {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise WaiverError(f"{path}: not UTF-8 text (byte {error.object[error.start]:#04x} at offset {error.start}); "
+                          "save it as UTF-8") from None
     data = _parse(path, text)
     entries = data.get("waivers") if isinstance(data, dict) else data
     if isinstance(data, dict) and set(data) - {"waivers"}:
@@ -85,17 +88,23 @@ def load_waivers(path: str | Path) -> dict[str, Waiver]:
 
 
 def _parse(path: Path, text: str):
+    """ValueError covers an integer of 4,300 digits or more; RecursionError, lists or mappings nested
+    thousands deep. Either is a file no one meant as a list of waivers."""
     if path.suffix.lower() == ".json":
         try:
             return json.loads(text)
-        except json.JSONDecodeError as error:
+        except ValueError as error:
             raise WaiverError(f"{path}: not valid JSON: {error}") from None
+        except RecursionError:
+            raise WaiverError(f"{path}: nested too deeply to read; expected a list of waivers") from None
     import yaml  # PyYAML; imported here so runs without --waivers never need it
 
     try:
         return yaml.safe_load(text)
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, ValueError) as error:
         raise WaiverError(f"{path}: not valid YAML: {error}") from None
+    except RecursionError:
+        raise WaiverError(f"{path}: nested too deeply to read; expected a list of waivers") from None
 
 
 # --- violation messages --------------------------------------------------------------------------

@@ -4,13 +4,13 @@ per-scenario recording and verdicts, requirement markers, and redaction of every
 from __future__ import annotations
 
 import logging
-import os
 import re
 import signal
 import ssl
 import sys
 import threading
 import warnings
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -18,11 +18,11 @@ import pytest
 from conformance import cleanup
 from conformance.credentials import Credentials, fresh_secret
 from conformance.embedded import EmbeddedServer
-from conformance.exchange import HttpAgent, build_http_client, never_connected
+from conformance.exchange import HttpAgent, build_http_client, never_connected, without_userinfo
 from conformance.provisioning import Provisioner, new_run_id
 from conformance.redaction import SecretRegistry
 from conformance.register import load_register
-from conformance.settings import Settings, settings_from_config
+from conformance.settings import Settings, setting_problem, settings_from_config
 from conformance.verdicts import ConformanceFailure, ShouldWarning, Verdict
 
 REGISTRY_KEY = pytest.StashKey[SecretRegistry]()
@@ -31,24 +31,19 @@ WARNINGS_KEY = pytest.StashKey[list]()
 JOURNAL_KEY = pytest.StashKey[list]()  # a scenario's HTTP exchanges (conformance.exchange.Exchange), for reports
 CLEANUP_LEFT_KEY = pytest.StashKey[list]()  # what the run's cleanup could not delete (every worker's, on the controller)
 CLEANUP_LEFT_OUTPUT = "conformance_cleanup_left"  # an xdist worker's workeroutput key for the same
+EMBEDDED_URLS_KEY = pytest.StashKey[list]()  # the embedded reference server's URL (one per xdist worker, on the controller)
+EMBEDDED_URLS_OUTPUT = "conformance_embedded_urls"
 SIGNALS_KEY = pytest.StashKey[dict]()
 LOG_FACTORY_KEY = pytest.StashKey[object]()
+PREFLIGHT_KEY = pytest.StashKey[bool]()
+PREFLIGHT_CLIENT_KEY = pytest.StashKey[object]()  # the pre-flight's HTTP client, which the run goes on with
 REQUIREMENT_TAG = "req:"
+SCENARIOS = "steps/"        # where the scenarios' node ids start (the self-tests' are under tests/)
+SELF_TESTS = Path(__file__).resolve().parent.parent / "tests"
+EMBEDDED_FHIR_BASE = "/fhir"  # where the reference server serves FHIR
 
 
 # --- configuration and markers -------------------------------------------------------------------
-
-def usage_problem(settings: Settings) -> str | None:
-    """A run that could only skip everything is a usage error, said at once rather than as 30 skips.
-    Checked when the first scenario needs the server, so `pytest tests` is not affected by these settings."""
-    if settings.server_url and settings.provisions and not settings.admin_client_secret:
-        return ("--provisioning aidbox needs the admin client's secret: set CONFORMANCE_ADMIN_CLIENT_SECRET "
-                "(or --admin-client-secret), or use --provisioning none with a pre-registered client")
-    if not settings.provisions and not (settings.client_id and settings.client_secret):
-        return ("--provisioning none needs the pre-registered client: set CONFORMANCE_CLIENT_ID and "
-                "CONFORMANCE_CLIENT_SECRET (or --client-id/--client-secret)")
-    return None
-
 
 def pytest_configure(config: pytest.Config) -> None:
     settings = settings_from_config(config)
@@ -58,12 +53,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[REGISTRY_KEY] = registry
     config.stash[WARNINGS_KEY] = []
     config.stash[CLEANUP_LEFT_KEY] = []
+    config.stash[EMBEDDED_URLS_KEY] = []
     config.stash[SIGNALS_KEY] = _terminate_like_ctrl_c()
     config.stash[LOG_FACTORY_KEY] = _redact_log_records(registry)
     if unknown := _unknown_requirements_selected(config.option.markexpr):
         raise pytest.UsageError(f"-m selects requirement id(s) not in features/requirements.csv: {', '.join(unknown)}")
-    if settings.ca_bundle and not os.path.isfile(settings.ca_bundle):
-        raise pytest.UsageError(f"--ca-bundle: no such file: {settings.ca_bundle}")
+    if problem := setting_problem(settings):
+        raise pytest.UsageError(problem)
     if not hasattr(config, "workerinput"):
         for warning in weak_secret_warnings(settings):
             print(f"WARNING: {warning}", file=sys.stderr, flush=True)
@@ -129,6 +125,21 @@ def _raise_keyboard_interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
 
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """Which server the run tests, at the start (the verdict says it again, conformance.reporting)."""
+    if all(Path(arg.split("::")[0]).resolve().is_relative_to(SELF_TESTS) for arg in config.args):
+        return None  # `pytest tests`: the self-tests start servers of their own
+    return f"server under test: {server_under_test(config.stash[SETTINGS_KEY])}"
+
+
+def server_under_test(settings: Settings, embedded_urls: list[str] = ()) -> str:
+    """One line, without any user:password@ of the URL."""
+    if settings.server_url:
+        return f"{without_userinfo(settings.server_url)} (FHIR base {settings.fhir_base or '/'})"
+    where = f" ({', '.join(embedded_urls)})" if embedded_urls else ""
+    return f"the embedded reference server, started by the suite{where}"
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     if left := cleanup.finish_all():  # a fallback: normally the session teardown has cleaned up already
         print(f"conformance: cleanup left on the server: {', '.join(left)}", file=sys.stderr)
@@ -159,6 +170,90 @@ def pytest_bdd_apply_tag(tag: str, function):
     return True
 
 
+# --- the pre-flight: settings that would make the run test nothing ------------------------------
+
+def usage_problem(settings: Settings) -> str | None:
+    """A run that could only skip everything is a usage error, said at once rather than as 30 skips."""
+    if not settings.server_url and settings.fhir_base != EMBEDDED_FHIR_BASE:
+        return (f"--fhir-base={settings.fhir_base or '/'}: the embedded reference server serves FHIR at "
+                f"{EMBEDDED_FHIR_BASE}; --fhir-base is for a server given with --server-url")
+    if settings.server_url and settings.provisions and not settings.admin_client_secret:
+        return ("--provisioning aidbox needs the admin client's secret: set CONFORMANCE_ADMIN_CLIENT_SECRET "
+                "(or --admin-client-secret), or use --provisioning none with a pre-registered client")
+    if not settings.provisions and not (settings.client_id and settings.client_secret):
+        return ("--provisioning none needs the pre-registered client: set CONFORMANCE_CLIENT_ID and "
+                "CONFORMANCE_CLIENT_SECRET (or --client-id/--client-secret)")
+    return None
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A serial run (or an xdist worker, which leaves it to the controller): before the first scenario."""
+    if not hasattr(session.config, "workerinput"):
+        preflight(session.config, [item.nodeid for item in session.items], keep_client=True)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids) -> None:
+    """Under pytest-xdist, on the controller: a worker has collected, and no scenario has run yet."""
+    preflight(node.config, ids, keep_client=False)
+
+
+def preflight(config: pytest.Config, nodeids: list[str], keep_client: bool) -> None:
+    """Once per run, and only when scenarios are to run (so `pytest tests` and --collect-only are not affected):
+    a setting that would make the run test nothing stops it as a usage error, one clean `ERROR:` line and exit 4,
+    rather than as a run of skips and failures that reads as a finding about the server."""
+    if config.stash.get(PREFLIGHT_KEY, False) or config.option.collectonly:
+        return
+    if not any(nodeid.startswith(SCENARIOS) for nodeid in nodeids):
+        return
+    config.stash[PREFLIGHT_KEY] = True
+    settings = config.stash[SETTINGS_KEY]
+    problem = usage_problem(settings)
+    if problem is None and settings.server_url:
+        client = http_client_for(settings)
+        problem = server_problem(client, settings)
+        if keep_client and not problem:
+            # One client for the run (one connection, and a probe the server left unanswered counts towards
+            # the requests in a row after which the suite stops waiting: conformance.exchange).
+            config.stash[PREFLIGHT_CLIENT_KEY] = client
+        else:
+            client.close()
+    if problem:
+        raise pytest.UsageError(config.stash[REGISTRY_KEY].redact(problem))
+
+
+def server_problem(http_client, settings: Settings) -> str | None:
+    """Why the server given cannot be tested as the settings say, or None. One search of the FHIR base with the
+    run's credentials (the admin's when given, else the pre-registered client's) shows the server can be reached,
+    that the FHIR base is there, and that the admin's credentials are accepted; under --provisioning aidbox one
+    listing of the admin API shows the admin may provision. A server that is reached but answers badly (or not
+    at all) is left to the scenarios to judge, and so is a pre-registered client whose credentials are refused
+    (the suite cannot tell a wrong secret from a server refusing good ones)."""
+    agent = HttpAgent(http_client, settings.server_url)
+    admin = Credentials(settings.admin_client_id, settings.admin_client_secret) if settings.admin_client_secret else None
+    caller = admin or Credentials(settings.client_id, settings.client_secret)
+    probe = agent.send("GET", f"{settings.fhir_base}/Observation?_count=1", headers={"authorization": caller.header()})
+    if never_connected(probe.error):
+        through = f" through the proxy {without_userinfo(settings.proxy)}" if settings.proxy else ""
+        return f"cannot reach the server under test at {without_userinfo(settings.server_url)}{through}: {probe.error}"
+    if probe.status == 404:
+        return (f"GET {without_userinfo(probe.url)} answered 404: no FHIR endpoint at --fhir-base="
+                f"{settings.fhir_base or '/'}; give the server's FHIR base, relative to --server-url, with "
+                f"--fhir-base=PATH (default {EMBEDDED_FHIR_BASE})")
+    if admin and probe.status in (401, 403):
+        return admin_refused(admin, probe)
+    if admin and settings.provisions and probe.response is not None:
+        listing = agent.send("GET", "/AccessPolicy?_count=1", headers={"authorization": admin.header()})
+        if listing.status in (401, 403):
+            return admin_refused(admin, listing)
+    return None
+
+
+def admin_refused(admin: Credentials, exchange) -> str:
+    return (f"the server refused the admin client '{admin.client_id}' ({exchange.status} to {exchange.method} "
+            f"{urlsplit(exchange.url).path}): check CONFORMANCE_ADMIN_CLIENT_ID and CONFORMANCE_ADMIN_CLIENT_SECRET")
+
+
 # --- session resources ---------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
@@ -177,44 +272,24 @@ def run_id() -> str:
 
 
 @pytest.fixture(scope="session")
-def server(settings, secret_registry, request):
-    """(server URL, admin credentials): the user's server, or the embedded reference server."""
-    if problem := usage_problem(settings):
-        pytest.exit(problem, returncode=pytest.ExitCode.USAGE_ERROR)
+def server(settings, secret_registry, pytestconfig):
+    """(server URL, admin credentials): the user's server, or the embedded reference server. The pre-flight
+    has checked the settings before the first scenario."""
     if settings.server_url:
         admin = None
         if settings.admin_client_secret:
             admin = Credentials(settings.admin_client_id, settings.admin_client_secret)
             secret_registry.add_credentials(admin.client_id, admin.secret)
-        if problem := unreachable(request.getfixturevalue("http_client"), settings):
-            pytest.exit(secret_registry.redact(problem), returncode=pytest.ExitCode.USAGE_ERROR)
         yield settings.server_url, admin
         return
     admin = Credentials(settings.admin_client_id, fresh_secret())
     secret_registry.add_credentials(admin.client_id, admin.secret)
     embedded = EmbeddedServer.start(admin.client_id, admin.secret)
+    note_embedded_url(pytestconfig, embedded.url)
     try:
         yield embedded.url, admin
     finally:
         embedded.stop(wait=False)  # the run's cleanup is done; its in-memory data goes with it
-
-
-def unreachable(http_client, settings: Settings) -> str | None:
-    """Why the server cannot be reached at all (no connection, TLS not verified, proxy failing), or None.
-    That is a matter of the run's settings, not a conformance finding: otherwise every scenario would
-    skip on a failed prerequisite and the gate would pass having tested nothing. A server that is
-    reached but answers badly (or not at all) is left to the scenarios to judge."""
-    probe = HttpAgent(http_client, settings.server_url).send("GET", f"{settings.fhir_base}/metadata")
-    if not never_connected(probe.error):
-        return None
-    through = f" through the proxy {_without_userinfo(settings.proxy)}" if settings.proxy else ""
-    return f"cannot reach the server under test at {settings.server_url}{through}: {probe.error}"
-
-
-def _without_userinfo(url: str) -> str:
-    """A proxy URL as it may be printed: any user:password@ in it taken out."""
-    parts = urlsplit(url)
-    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 @pytest.fixture(scope="session")
@@ -228,11 +303,18 @@ def fhir_base_url(server_url, settings) -> str:
 
 
 @pytest.fixture(scope="session")
-def http_client(settings):
+def http_client(settings, pytestconfig):
+    client = pytestconfig.stash.get(PREFLIGHT_CLIENT_KEY, None) or http_client_for(settings)
+    try:  # not `with`: httpx refuses to enter a client that has already sent a request
+        yield client
+    finally:
+        client.close()
+
+
+def http_client_for(settings: Settings):
     verify = False if settings.insecure else (ssl.create_default_context(cafile=settings.ca_bundle)
                                               if settings.ca_bundle else True)
-    with build_http_client(settings.http_timeout, verify, settings.proxy) as client:
-        yield client
+    return build_http_client(settings.http_timeout, verify, settings.proxy)
 
 
 @pytest.fixture(scope="session")
@@ -247,11 +329,6 @@ def provisioner(settings, server, http_client, run_id, secret_registry, pytestco
     provisioner = Provisioner(HttpAgent(http_client, server_url), admin, run_id, settings.fhir_base)
     if not settings.keep_resources:
         cleanup.track(provisioner)
-    check = provisioner.get("/AccessPolicy")
-    if check.status in (401, 403):
-        # Wrong admin credentials would otherwise read as the server failing seed Step 1.
-        pytest.exit(f"the server refused the admin client '{admin.client_id}' ({check.status}): check "
-                    "CONFORMANCE_ADMIN_CLIENT_ID and CONFORMANCE_ADMIN_CLIENT_SECRET", returncode=pytest.ExitCode.USAGE_ERROR)
     yield provisioner
     if settings.keep_resources:
         if provisioner.created:
@@ -259,6 +336,13 @@ def provisioner(settings, server, http_client, run_id, secret_registry, pytestco
         return
     if left := cleanup.finish(provisioner):
         note_cleanup_left(pytestconfig, [secret_registry.redact(item) for item in left])
+
+
+def note_embedded_url(config: pytest.Config, url: str) -> None:
+    """For the verdict's "server under test" line; from an xdist worker, through its workeroutput."""
+    config.stash[EMBEDDED_URLS_KEY].append(url)
+    if hasattr(config, "workeroutput"):
+        config.workeroutput[EMBEDDED_URLS_OUTPUT] = list(config.stash[EMBEDDED_URLS_KEY])
 
 
 def note_cleanup_left(config: pytest.Config, left: list[str]) -> None:
@@ -293,9 +377,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node, error) -> None:
-    """On the xdist controller: what a worker's cleanup left."""
-    left = getattr(node, "workeroutput", {}).get(CLEANUP_LEFT_OUTPUT) or []
-    node.config.stash.setdefault(CLEANUP_LEFT_KEY, []).extend(left)
+    """On the xdist controller: what a worker's cleanup left, and its embedded server's URL."""
+    output = getattr(node, "workeroutput", {})
+    node.config.stash.setdefault(CLEANUP_LEFT_KEY, []).extend(output.get(CLEANUP_LEFT_OUTPUT) or [])
+    node.config.stash.setdefault(EMBEDDED_URLS_KEY, []).extend(output.get(EMBEDDED_URLS_OUTPUT) or [])
 
 
 # --- per scenario --------------------------------------------------------------------------------

@@ -57,7 +57,8 @@ def _cause(record: ScenarioRecord, finding) -> str:
 
 
 def summary_lines(result: RunResult, fail_on_should: bool = False,
-                  interrupted: bool = False) -> list[tuple[str, dict]]:
+                  interrupted: bool = False, server: str = "") -> list[tuple[str, dict]]:
+    """`server`: which server was tested, one line before the tally."""
     lines: list[tuple[str, dict]] = []
     red, yellow, plain = {"red": True}, {"yellow": True}, {}
 
@@ -119,6 +120,8 @@ def summary_lines(result: RunResult, fail_on_should: bool = False,
                 ids = ", ".join(record.requirement_ids) or "no requirement"
                 lines.append((f"        {scenario_name(record)}  [{ids}]", plain))
 
+    if server:
+        lines.append((f"server under test: {server}", plain))
     counts = result.counts()
     tally = " · ".join(f"{counts[outcome]} {outcome}" for outcome in OUTCOMES)
     if interrupted:  # pytest's exit code 2: no verdict on the scenarios that did not run

@@ -15,6 +15,7 @@ pytest-bdd's --cucumberjson under pytest-xdist (where pytest-bdd itself would wr
 from __future__ import annotations
 
 import json
+import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,7 +26,8 @@ import pytest
 from conformance import cleanup, outcomes
 from conformance.exchange import Exchange
 from conformance.outcomes import RunResult, ScenarioRecord, Step, WaiverError
-from conformance.plugin import CLEANUP_LEFT_KEY, JOURNAL_KEY, REGISTRY_KEY, SETTINGS_KEY
+from conformance.plugin import (CLEANUP_LEFT_KEY, EMBEDDED_URLS_KEY, JOURNAL_KEY, REGISTRY_KEY, SETTINGS_KEY,
+                               server_under_test)
 from conformance.redaction import SecretRegistry
 from conformance.register import load_register
 from conformance.verdicts import ConformanceFailure
@@ -54,12 +56,19 @@ def _is_worker(config: pytest.Config) -> bool:
 
 # --- configuration -------------------------------------------------------------------------------
 
+OUTPUT_OPTIONS = {"spec_report": "--spec-report", "spec_summary": "--spec-summary"}
+
+
 def pytest_configure(config: pytest.Config) -> None:
     path = config.getoption("waivers", None)
     try:
         config.stash[WAIVERS_KEY] = outcomes.load_waivers(path) if path else {}
     except WaiverError as error:
         raise pytest.UsageError(f"--waivers: {error}") from None
+    if not _is_worker(config):
+        if problem := output_paths_problem({option: config.getoption(name, None)
+                                            for name, option in OUTPUT_OPTIONS.items()}):
+            raise pytest.UsageError(problem)
     config.stash[RECORDS_KEY] = []
     config.stash[RUN_KEY] = {"started": datetime.now(timezone.utc), "clock": time.monotonic()}
     if not _is_worker(config):
@@ -349,10 +358,36 @@ def _worker_count(config) -> int:
     return int(workers) if str(workers).isdigit() else -1
 
 
+def output_paths_problem(paths: dict[str, str | None]) -> str | None:
+    """Why a report could not be written where asked, found before the run rather than after all of it;
+    the folders a path names that do not exist yet are made here. `paths`: option -> path (or None)."""
+    given = {option: path for option, path in paths.items() if path}
+    targets = {option: Path(path).expanduser().resolve() for option, path in given.items()}
+    if len(set(targets.values())) < len(targets):
+        return f"{' and '.join(given)} name the same file ({next(iter(given.values()))}): give each its own"
+    for option, target in targets.items():
+        if problem := _output_path_problem(target):
+            return f"{option}={given[option]}: {problem}"
+    return None
+
+
+def _output_path_problem(target: Path) -> str | None:
+    if target.is_dir():
+        return "is a folder; give the file to write, e.g. a name inside it"
+    existing = next(folder for folder in target.parents if folder.exists())
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        return f"cannot make the folder {target.parent}: {error.strerror or error}"
+    if not os.access(target if target.exists() else target.parent, os.W_OK):
+        return "not writable by this user"
+    return None
+
+
 def _write(path: str, text: str) -> None:
-    target = Path(path).expanduser()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
+    Path(path).expanduser().write_text(text, encoding="utf-8")
 
 
 class VerdictCollector:
@@ -361,6 +396,7 @@ class VerdictCollector:
     def __init__(self, config: pytest.Config):
         self.config = config
         self.written: list[tuple[str, str]] = []
+        self.unwritten: list[str] = []  # why a report could not be written at the end (a full disk)
         self.cucumber_filled = 0
         self.cucumber_fill_failed = False
 
@@ -381,15 +417,25 @@ class VerdictCollector:
         if path := config.getoption("spec_report", None):
             from conformance.report_html import render_html
 
-            _write(path, render_html(result, facts, redact))
-            self.written.append(("HTML spec report", path))
+            self._write("HTML spec report", path, lambda: render_html(result, facts, redact))
         if path := config.getoption("spec_summary", None):
             from conformance.report_markdown import render_markdown
 
-            _write(path, render_markdown(result, facts, redact))
-            self.written.append(("Markdown summary", path))
+            self._write("Markdown summary", path, lambda: render_markdown(result, facts, redact))
         if result.records or result.waivers:
             session.exitstatus = outcomes.exit_status(result, exitstatus, session.testsfailed)
+        if self.unwritten and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR  # the run did not deliver what was asked of it
+        self.unwritten = [f"{line} (exit {int(session.exitstatus)})" for line in self.unwritten]
+
+    def _write(self, what: str, path: str, render) -> None:
+        """The paths were checked before the run; what can still fail here (a full disk) is said in one line."""
+        try:
+            _write(path, render())
+        except OSError as error:
+            self.unwritten.append(f"ERROR: could not write the {what} to {path}: {error.strerror or error}")
+        else:
+            self.written.append((what, path))
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus, config) -> None:
         from conformance.report_text import summary_lines
@@ -399,12 +445,15 @@ class VerdictCollector:
         if result.records or result.waivers:
             terminalreporter.section("conformance verdict")
             interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
-            for line, markup in summary_lines(result, config.stash[SETTINGS_KEY].fail_on_should, interrupted):
+            server = server_under_test(config.stash[SETTINGS_KEY], config.stash.get(EMBEDDED_URLS_KEY, []))
+            for line, markup in summary_lines(result, config.stash[SETTINGS_KEY].fail_on_should, interrupted, server):
                 terminalreporter.write_line(redact(line), **markup)
         for line in safety_lines(run_facts(config)):
             terminalreporter.write_line(line, yellow=True, bold=True)
         for what, path in self.written:
             terminalreporter.write_line(f"{what} written to {path}")
+        for line in self.unwritten:
+            terminalreporter.write_line(line, red=True, bold=True)
         if warning := self._cucumber_gap():
             terminalreporter.write_line(warning, yellow=True, bold=True)
 

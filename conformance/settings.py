@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
+import math
 import os
 from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")  # what httpx can send through
 
 
 @dataclass(frozen=True)
@@ -56,3 +61,57 @@ def settings_from_config(config) -> Settings:
         proxy=config.getoption("proxy"),
         keep_resources=config.getoption("keep_resources"),
     )
+
+
+def setting_problem(settings: Settings) -> str | None:
+    """What makes a setting unusable, said before anything runs; otherwise httpx would raise it in every scenario."""
+    return (server_url_problem(settings.server_url) or http_timeout_problem(settings.http_timeout)
+            or proxy_problem(settings.proxy) or ca_bundle_problem(settings.ca_bundle))
+
+
+def server_url_problem(server_url: str | None) -> str | None:
+    """Not shown either. httpx sends a URL's user:password@ as Basic credentials in place of the Authorization
+    header each scenario sets, so every scenario would test those instead of its own."""
+    if server_url is None:
+        return None
+    parts = urlsplit(server_url)
+    if not _is_url(parts, ("http", "https")):
+        return "--server-url: not a server URL; expected http(s)://HOST[:PORT][/PATH], e.g. --server-url=https://fhir.example.org"
+    if "@" in parts.netloc:
+        return ("--server-url: a URL with user:password@ would send those credentials in place of the ones each "
+                "scenario sets; give the URL without them, and secrets through CONFORMANCE_ADMIN_CLIENT_SECRET "
+                "or CONFORMANCE_CLIENT_SECRET")
+    return None
+
+
+def http_timeout_problem(seconds: float) -> str | None:
+    if math.isfinite(seconds) and seconds > 0:
+        return None
+    return f"--http-timeout={seconds:g}: expected a number of seconds greater than 0 (and finite), e.g. --http-timeout=10"
+
+
+def proxy_problem(proxy: str | None) -> str | None:
+    """The proxy URL itself is not shown: it may carry a password."""
+    if proxy is None:
+        return None
+    parts = urlsplit(proxy)
+    if not _is_url(parts, PROXY_SCHEMES):
+        return ("--proxy: not a proxy URL; expected SCHEME://HOST[:PORT] with SCHEME one of "
+                f"{', '.join(PROXY_SCHEMES)}, e.g. --proxy=http://proxy.example:3128")
+    if parts.scheme.lower().startswith("socks") and importlib.util.find_spec("socksio") is None:
+        return "--proxy: a SOCKS proxy needs the socksio package (pip install 'httpx[socks]'); or use an http:// proxy"
+    return None
+
+
+def _is_url(parts, schemes) -> bool:
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # not a number, or out of range
+        port_ok = False
+    return parts.scheme.lower() in schemes and bool(parts.hostname) and port_ok
+
+
+def ca_bundle_problem(ca_bundle: str | None) -> str | None:
+    if ca_bundle and not os.path.isfile(ca_bundle):
+        return f"--ca-bundle: no such file: {ca_bundle}"
+    return None

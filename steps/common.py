@@ -80,7 +80,8 @@ def resource_ids_in(exchange: Exchange) -> tuple[str, ...]:
     return tuple(ids)
 
 
-def positive_control(search_with, credentials: Credentials, known_ids: tuple[str, ...] = ()) -> Control:
+def positive_control(search_with, credentials: Credentials, known_ids: tuple[str, ...] = (),
+                     whose: str = "the client's") -> Control:
     """The same search with the right credentials must succeed first; otherwise a refusal proves nothing.
     `known_ids`: ids of the suite's own data, which no refusal may mention either."""
     exchange = search_with(credentials.header())
@@ -89,7 +90,7 @@ def positive_control(search_with, credentials: Credentials, known_ids: tuple[str
         pytest.skip(f"control failed: the server throttled the client (429, Retry-After: {retry}), perhaps locked "
                     "out after earlier wrong secrets, so no refusal would prove anything now")
     if exchange.status != 200:
-        pytest.skip(f"control failed: the client's own credentials were not accepted "
+        pytest.skip(f"control failed: {whose} own credentials were not accepted "
                     f"({exchange.status or exchange.error}), so no refusal would prove anything")
     return Control(credentials, exchange, tuple(dict.fromkeys((*resource_ids_in(exchange), *known_ids))))
 

@@ -59,6 +59,18 @@ def run_suite(server_url: str, admin_secret: str, workdir: Path, *extra: str, en
     return run
 
 
+SETTINGS_ENV = ("CONFORMANCE_SERVER_URL", "CONFORMANCE_ADMIN_CLIENT_ID", "CONFORMANCE_ADMIN_CLIENT_SECRET",
+                "CONFORMANCE_CLIENT_ID", "CONFORMANCE_CLIENT_SECRET")
+
+
+def run_as_typed(*args: str, env: dict | None = None, timeout: float = SUITE_TIMEOUT) -> subprocess.CompletedProcess:
+    """`python -m pytest ARGS` from the repository root, with no CONFORMANCE_* setting but those in `env`
+    (no --server-url: the embedded reference server, unless `args` name one)."""
+    clean = {name: value for name, value in os.environ.items() if name not in SETTINGS_ENV}
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:randomly", *args], cwd=REPO,
+                          env={**clean, **(env or {})}, capture_output=True, text=True, timeout=timeout)
+
+
 def junit_outcomes(path: Path) -> dict[str, str]:
     outcomes = {}
     for case in ElementTree.parse(path).getroot().iter("testcase"):

@@ -294,3 +294,35 @@ def test_the_printed_cleanup_command_names_each_run_that_left_something():
             "/Client/conf-89abcdef-client (--keep-resources)"]
     assert cleanup.command_for(left, "https://fhir.example.org") == (
         "python -m conformance.cleanup --server-url=https://fhir.example.org --run=0123abcd --run=89abcdef --delete")
+
+
+def test_a_listing_that_fails_is_named_in_plain_words():
+    def server(request: httpx.Request) -> httpx.Response:
+        status = 503 if request.url.path == "/AccessPolicy" else 200
+        return httpx.Response(status, json={"resourceType": "Bundle", "type": "searchset", "entry": []})
+
+    client = SuiteClient(1.0, transport=httpx.MockTransport(server))
+    lister = cleanup.Lister(HttpAgent(client, "http://server.test"), Credentials("root", "admin-secret"))
+    assert cleanup.find_leftovers(lister, "/fhir", ["Observation"]) == []
+    assert lister.problems == ["could not list AccessPolicies: 503"]
+
+
+def test_the_leftover_command_stops_at_once_on_a_refused_admin_or_an_unreachable_server():
+    """Before, both printed warnings, then '0 resource(s) would be deleted', and exited 0: read as nothing left."""
+    with reference_server() as (url, admin_secret):
+        refused = cleanup_command(url, f"wrong-{admin_secret}")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "error: the server refused the admin client 'root' (401 to GET /Client)" in refused.stderr
+    assert "would be deleted" not in refused.stdout and f"wrong-{admin_secret}" not in refused.stderr
+    unreachable = cleanup_command("http://127.0.0.1:9", admin_secret)
+    assert unreachable.returncode == 1, unreachable.stdout + unreachable.stderr
+    assert "error: cannot reach the server at http://127.0.0.1:9: could not connect" in unreachable.stderr
+    assert "would be deleted" not in unreachable.stdout
+
+
+def test_a_dry_run_that_could_not_list_everything_exits_1():
+    with reference_server() as (url, admin_secret):
+        dry = cleanup_command(url, admin_secret, "--fhir-base=/api")
+    assert dry.returncode == 1, dry.stdout + dry.stderr
+    assert "warning: could not list Observation resources: 404" in dry.stderr
+    assert "nothing was deleted (dry run: add --delete); some listings failed" in dry.stdout

@@ -60,6 +60,22 @@ def test_a_missing_waivers_file_is_refused(tmp_path):
         load_waivers(tmp_path / "absent.yaml")
 
 
+@pytest.mark.parametrize("name, content, complaint", [
+    ("waivers.yaml", "waivers:\n  - requirement: X\n    reason: caf\xe9\n".encode("latin-1"), "not UTF-8 text"),
+    ("waivers.json", b"\xff\xfe[\x00]\x00", "not UTF-8 text"),
+    ("waivers.json", b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    ("waivers.yaml", b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    ("waivers.json", b"[" + b"9" * 5000 + b"]", "not valid JSON"),
+    ("waivers.yaml", b"waivers: " + b"9" * 5000, "not valid YAML"),
+])
+def test_a_waivers_file_that_cannot_be_read_as_text_or_data_is_refused(tmp_path, name, content, complaint):
+    """Each of these was an INTERNALERROR (UnicodeDecodeError, RecursionError) instead of a usage error."""
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(WaiverError, match=complaint):
+        load_waivers(path)
+
+
 # --- the messages checks produce ------------------------------------------------------------------
 
 def _exchange() -> Exchange:

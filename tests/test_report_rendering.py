@@ -127,3 +127,25 @@ def test_terminal_verdict_lists_failures_then_warnings_then_waivers_then_skips()
     assert "expected a refusal (4xx); got status 200" in text
     assert text.splitlines()[-1].startswith("1 fail · 0 warn · 1 waived · 1 skip · 1 pass")
     assert text.splitlines()[-1].endswith("(exit 1)")
+
+
+def test_terminal_verdict_says_which_server_was_tested_just_before_the_tally():
+    result = RunResult([judge(record, {}) for record in records()], {})
+    lines = [line for line, _ in summary_lines(result, server="https://fhir.example.org (FHIR base /fhir)")]
+    assert lines[-2] == "server under test: https://fhir.example.org (FHIR base /fhir)"
+    assert not any(line.startswith("server under test") for line, _ in summary_lines(result))
+
+
+def test_the_server_under_test_is_one_line_without_userinfo():
+    from conformance.plugin import server_under_test
+    from conformance.settings import Settings
+
+    settings = Settings(server_url="https://user:password@fhir.example.org:8443/base", fhir_base="/api",
+                        admin_client_id="root", admin_client_secret=None, provisioning="aidbox", client_id=None,
+                        client_secret=None, fhir_version="R4", fail_on_should=False, http_timeout=10.0,
+                        ca_bundle=None, insecure=False, proxy=None, keep_resources=False)
+    assert server_under_test(settings) == "https://fhir.example.org:8443/base (FHIR base /api)"
+    embedded = Settings(**{**vars(settings), "server_url": None, "fhir_base": "/fhir"})
+    assert server_under_test(embedded) == "the embedded reference server, started by the suite"
+    assert server_under_test(embedded, ["http://127.0.0.1:41000"]) == (
+        "the embedded reference server, started by the suite (http://127.0.0.1:41000)")

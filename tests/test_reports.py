@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conformance.register import load_register
-from tests.suite_runner import SuiteRun, reference_server, run_suite
+from tests.suite_runner import SuiteRun, reference_server, run_as_typed, run_suite
 
 FAILED_LINE = re.compile(r"^  FAIL  \[(MUST|SHOULD)\] (\S+)  ", re.MULTILINE)
 STALE_ID = "SEED-SEARCH-BASIC"  # a MUST the clean reference server meets, so a waiver of it is stale
@@ -168,3 +168,16 @@ def test_cucumber_json_is_filled_under_xdist(runs):
     assert "WARNING: --cucumberjson" not in run.output
     page = (workdir / "report.html").read_text(encoding="utf-8")
     assert len(re.findall(r'<details class="scenario ', page)) == len(run.outcomes)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full to stand for a full disk")
+def test_a_report_the_disk_cannot_take_is_one_error_line_after_the_verdict(tmp_path):
+    """The paths are checked before the run; a disk that fills during it still ends in a verdict, no traceback."""
+    completed = run_as_typed("--spec-summary=/dev/full", f"--spec-report={tmp_path / 'report.html'}",
+                             "-k", "documented_search")
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 3, output[-3000:]  # the gate passed, but the run did not deliver what was asked
+    assert "ERROR: could not write the Markdown summary to /dev/full: No space left on device (exit 3)" in output
+    assert "conformance verdict" in output and "HTML spec report written to" in output
+    assert "Traceback" not in output and "INTERNALERROR" not in output
+    assert (tmp_path / "report.html").is_file()

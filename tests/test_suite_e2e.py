@@ -5,13 +5,14 @@ with a pre-registered client under --provisioning none, and prints no secret."""
 from __future__ import annotations
 
 import base64
+import re
 
 import httpx
 import pytest
 
 from conformance.credentials import basic_header, fresh_secret
 from conformance.provisioning import ID_PREFIX
-from tests.suite_runner import reference_server, run_suite
+from tests.suite_runner import reference_server, run_as_typed, run_suite
 
 LISTED = ("/Client", "/AccessPolicy", "/fhir/Patient", "/fhir/Observation")
 
@@ -73,12 +74,12 @@ def register_operator_client(url: str, admin_secret: str) -> tuple[str, str]:
 @pytest.fixture
 def pre_registered_client():
     with reference_server() as (url, admin_secret):
-        yield url, *register_operator_client(url, admin_secret)
+        yield url, *register_operator_client(url, admin_secret), admin_secret
 
 
 def test_provisioning_none_uses_the_given_client_and_skips_the_rest_with_a_reason(pre_registered_client, tmp_path,
                                                                                    monkeypatch):
-    url, client_id, secret = pre_registered_client
+    url, client_id, secret, _ = pre_registered_client
     monkeypatch.setenv("CONFORMANCE_CLIENT_ID", client_id)
     monkeypatch.setenv("CONFORMANCE_CLIENT_SECRET", secret)
     run = run_suite(url, "", tmp_path, "--provisioning", "none")
@@ -88,6 +89,8 @@ def test_provisioning_none_uses_the_given_client_and_skips_the_rest_with_a_reaso
     assert any("secret_that_is_variant" in name for name in passed), passed
     assert any("following_next_links" in name for name in skipped), skipped
     assert "needs provisioning" in run.output, run.output[-3000:]
+    assert any("administrators_secret" in name for name in skipped), skipped  # no admin secret was given
+    assert "not applicable: the run does not know the administrator's secret" in run.output
     assert secret not in run.output and all(secret not in text for text in run.files.values())
 
 
@@ -103,3 +106,53 @@ def test_provisioning_none_against_a_locking_out_server_skips_what_the_lockout_m
     assert not run.with_outcome("failed"), run.output[-4000:]
     assert any("documented_search" in name for name in run.with_outcome("passed")), run.outcomes
     assert "throttled the client (429" in run.output, run.output[-3000:]
+
+
+ADMIN_SCENARIO = "administrators_secret"  # "A client id with the administrator's secret is refused"
+
+
+def test_provisioning_none_with_the_admin_secret_runs_its_scenario_after_a_control(pre_registered_client, tmp_path,
+                                                                                    monkeypatch):
+    url, client_id, secret, admin_secret = pre_registered_client
+    monkeypatch.setenv("CONFORMANCE_CLIENT_ID", client_id)
+    monkeypatch.setenv("CONFORMANCE_CLIENT_SECRET", secret)
+    run = run_suite(url, admin_secret, tmp_path, "--provisioning", "none", "-k", ADMIN_SCENARIO)
+    assert run.returncode == 0, run.output[-4000:]
+    assert run.with_outcome("passed") and all(ADMIN_SCENARIO in name for name in run.outcomes), run.outcomes
+
+
+def test_provisioning_none_with_a_refused_admin_secret_is_a_usage_error_not_a_vacuous_pass(
+        pre_registered_client, tmp_path, monkeypatch):
+    """A wrong admin secret is refused under any client id: the scenario would pass having shown nothing."""
+    url, client_id, secret, admin_secret = pre_registered_client
+    monkeypatch.setenv("CONFORMANCE_CLIENT_ID", client_id)
+    monkeypatch.setenv("CONFORMANCE_CLIENT_SECRET", secret)
+    run = run_suite(url, f"wrong-{admin_secret}", tmp_path, "--provisioning", "none")
+    assert run.returncode == 4, run.output[-4000:]
+    assert "ERROR: the server refused the admin client 'root' (401 to GET /fhir/Observation)" in run.output
+    assert "passed" not in run.outcomes.values(), run.outcomes
+
+
+def test_provisioning_none_with_a_refused_client_secret_fails_the_seed_search_rather_than_stopping(
+        pre_registered_client, tmp_path, monkeypatch):
+    """The pre-flight stops only on what it can tell apart: a 401 to the client may be the server's fault."""
+    url, client_id, _, _ = pre_registered_client
+    monkeypatch.setenv("CONFORMANCE_CLIENT_ID", client_id)
+    monkeypatch.setenv("CONFORMANCE_CLIENT_SECRET", fresh_secret())
+    run = run_suite(url, "", tmp_path, "--provisioning", "none")
+    assert run.returncode == 1, run.output[-4000:]
+    assert "FAIL  [MUST] SEED-SEARCH-BASIC" in run.output, run.output[-4000:]
+
+
+def test_the_run_says_which_server_it_tests_at_the_start_and_in_the_verdict(tmp_path):
+    embedded = run_as_typed("-k", "documented_search")  # not -q: pytest prints its header
+    output = embedded.stdout + embedded.stderr
+    assert embedded.returncode == 0, output[-3000:]
+    header = output[:output.index("collected")]
+    assert "server under test: the embedded reference server, started by the suite\n" in header
+    assert re.search(r"^server under test: the embedded reference server, started by the suite "
+                     r"\(http://127\.0\.0\.1:\d+\)$", output, re.MULTILINE), output[-3000:]
+    with reference_server() as (url, admin_secret):
+        run = run_suite(url, admin_secret, tmp_path, "-k", "documented_search")
+    assert run.returncode == 0, run.output[-3000:]
+    assert f"\nserver under test: {url} (FHIR base /fhir)\n" in run.output

@@ -55,6 +55,7 @@ Feature: Wrong credentials are refused
     @req:RFC7617-2-VALIDATE @req:RFC9110-11.4-401 @req:RFC9110-11.6.1 @req:RFC7617-2-REALM @req:FHIR-SEARCH-FAILURE-4XX @req:RFC9110-11.4-CHALLENGE @req:NO-5XX-ON-BAD-INPUT
     @req:FHIR-OO-ON-ERROR @req:NO-SECRET-IN-RESPONSE @req:NO-DATA-IN-REFUSAL
     Scenario: A client id with the administrator's secret is refused
+      Given the administrator's own credentials are accepted
       When the client authenticates with the administrator's secret
       Then the client is refused as unauthenticated
 
