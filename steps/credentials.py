@@ -103,21 +103,27 @@ def _(form: str, control, search_with, secret_registry) -> Attempt:
 
 # --- secrets that exercise RFC 7617's encoding rules ---------------------------------------------
 
+def _client_with_secret(provisioner, secret_registry, purpose: str, secret: str) -> Control:
+    """A client whose right secret is what is under test, so its acceptance cannot be the control: the
+    wrong-secret refusal that follows is."""
+    credentials = register_allowed_client(provisioner, secret_registry, f"{purpose}-{fresh_secret(6).lower()}",
+                                          secret=secret)
+    return Control(credentials, None, ())
+
+
 @given("a client registered with a secret containing colons", target_fixture="control")
 def _(provisioner, secret_registry):
-    """As for the non-ASCII secret below: the wrong-secret refusal is this scenario's control."""
-    credentials = register_allowed_client(provisioner, secret_registry, f"colon-{fresh_secret(6).lower()}",
-                                          secret=colon_secret())
-    return Control(credentials, None, ())
+    return _client_with_secret(provisioner, secret_registry, "colon", colon_secret())
+
+
+@given("a client registered with a secret containing + and %2B", target_fixture="control")
+def _(provisioner, secret_registry):
+    return _client_with_secret(provisioner, secret_registry, "urlenc", url_sensitive_secret())
 
 
 @given("a client registered with a secret containing non-ASCII characters", target_fixture="control")
 def _(provisioner, secret_registry):
-    """For these clients the right secret is what is under test, so its acceptance cannot be the control:
-    the wrong-secret refusal that follows is."""
-    credentials = register_allowed_client(provisioner, secret_registry, f"utf8-{fresh_secret(6).lower()}",
-                                          secret=utf8_secret())
-    return Control(credentials, None, ())
+    return _client_with_secret(provisioner, secret_registry, "utf8", utf8_secret())
 
 
 @given("the server's challenge advertises UTF-8")
@@ -229,14 +235,6 @@ def _(control, provisioner, secret_registry) -> str:
 @when("the client authenticates with the stored form of its secret", target_fixture="attempt")
 def _(control, stored_secret, attempt_as) -> Attempt:
     return attempt_as(Credentials(control.credentials.client_id, stored_secret), control.credentials.secret)
-
-
-@given("a client registered with a secret containing + and %2B", target_fixture="control")
-def _(provisioner, secret_registry):
-    """As for the colon secret: the wrong-secret refusal that follows is this scenario's control."""
-    credentials = register_allowed_client(provisioner, secret_registry, f"urlenc-{fresh_secret(6).lower()}",
-                                          secret=url_sensitive_secret())
-    return Control(credentials, None, ())
 
 
 @when("the client authenticates with that secret as it is", target_fixture="attempt")

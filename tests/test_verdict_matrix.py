@@ -13,6 +13,8 @@ import pytest
 from refserver.faults import FAULTS
 from tests.suite_runner import reference_server, run_suite
 
+pytestmark = pytest.mark.verdict_matrix  # `pytest tests -m "not verdict_matrix"` leaves out the slow matrix
+
 PARALLEL_RUNS = 4  # each run is two processes mostly waiting on each other; 4 keeps 2 cores busy
 
 WRONG_SECRET = "a_secret_that_is_variant_is_refused"
