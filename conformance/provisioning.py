@@ -22,6 +22,11 @@ def new_run_id() -> str:
     return random_source.token_hex(4)
 
 
+def policy_id_for(client_id: str) -> str:
+    """The id of the allow policy the suite links to one of its clients."""
+    return f"{client_id}-allow"
+
+
 @dataclass
 class Provisioner:
     """Creates Clients, AccessPolicies and FHIR resources as the admin client, and deletes them again."""
@@ -78,6 +83,19 @@ class Provisioner:
         """Seed Step 2: an allow AccessPolicy linked to the Client."""
         body = {"id": policy_id, "engine": "allow", "link": [{"resourceType": "Client", "id": client_id}]}
         return self.put(f"/AccessPolicy/{policy_id}", body)
+
+    def register_allowed_clients(self, clients: list[Credentials]) -> list[Exchange | None]:
+        """Seed Steps 1 and 2 for several clients, a few at a time: every Client, then every policy (a policy's
+        link must find its Client). For each client, the first answer that refused it, or None when both held."""
+        def refused(exchange: Exchange) -> bool:
+            return exchange.status is None or exchange.status >= 300
+
+        registered = concurrently(lambda c: self.register_client(c.client_id, c.secret), clients)
+        allowed = concurrently(lambda c: self.allow_policy(policy_id_for(c.client_id), c.client_id),
+                               [c for c, exchange in zip(clients, registered) if not refused(exchange)])
+        policy_answers = iter(allowed)
+        return [exchange if refused(exchange) else (answer if refused(answer := next(policy_answers)) else None)
+                for exchange in registered]
 
     def put_resource(self, resource: dict) -> Exchange:
         """A FHIR resource under the FHIR base, tagged with the run so leftovers can be found."""

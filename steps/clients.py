@@ -10,7 +10,7 @@ from pytest_bdd import given, then, when
 from conformance import checks
 from conformance.credentials import Credentials, fresh_secret
 from conformance.exchange import Exchange
-from steps.common import Attempt, Control, policy_id_for, positive_control, register_allowed_client
+from steps.common import Attempt, Control, policy_id_for, positive_control
 
 
 @dataclass(frozen=True)
@@ -73,9 +73,8 @@ def _(policy_creation, verdict) -> None:
 # --- changes to a client -------------------------------------------------------------------------
 
 @given("a fresh client whose own credentials are accepted", target_fixture="control")
-def _(provisioner, secret_registry, search_with, seed_data) -> Control:
-    credentials = register_allowed_client(provisioner, secret_registry, _unique("state"))
-    return positive_control(search_with, credentials, seed_data.ids())
+def _(client_pool, search_with, seed_data) -> Control:
+    return positive_control(search_with, client_pool.take(), seed_data.ids())
 
 
 @given("no policy on the server allows every client")

@@ -12,6 +12,7 @@ from pytest_bdd import given, then
 from conformance import checks
 from conformance.credentials import Credentials, fresh_secret, wrong_secret_same_length
 from conformance.exchange import Exchange
+from conformance.provisioning import CONCURRENT_ADMIN_REQUESTS, policy_id_for
 
 SEED_CODE_SYSTEM = "http://loinc.org"
 SEED_CODE = "4548-4"
@@ -110,6 +111,43 @@ def seed_client(settings, request, secret_registry) -> Credentials:
     return credentials
 
 
+class ClientPool:
+    """Clients registered and allowed ahead, a few at once, so that each negative scenario has a client of its
+    own (a server that locks a client out after a few wrong secrets must not see one client take them all)
+    without paying two round trips for it: against a remote server, a batch costs what one client did. The
+    clients left unused at the end are deleted with the rest."""
+
+    BATCH = CONCURRENT_ADMIN_REQUESTS
+
+    def __init__(self, provisioner, secret_registry):
+        self.provisioner, self.secret_registry = provisioner, secret_registry
+        self.ready: list[Credentials] = []
+        self.refusal: Exchange | None = None  # why the last batch gave no client
+
+    def take(self) -> Credentials:
+        if not self.ready:
+            self._register_batch()
+        if not self.ready:
+            exchange = self.refusal
+            pytest.skip(f"prerequisite failed: {exchange.method} {exchange.url} answered "
+                        f"{exchange.status or exchange.error}")
+        return self.ready.pop(0)
+
+    def _register_batch(self) -> None:
+        batch = [Credentials(self.provisioner.resource_id(f"neg-{fresh_secret(6).lower()}"), fresh_secret())
+                 for _ in range(self.BATCH)]
+        for credentials in batch:
+            self.secret_registry.add_credentials(credentials.client_id, credentials.secret)
+        refusals = self.provisioner.register_allowed_clients(batch)
+        self.ready = [credentials for credentials, refusal in zip(batch, refusals) if refusal is None]
+        self.refusal = next((refusal for refusal in refusals if refusal is not None), None)
+
+
+@pytest.fixture(scope="session")
+def client_pool(provisioner, secret_registry) -> ClientPool:
+    return ClientPool(provisioner, secret_registry)
+
+
 def register_allowed_client(provisioner, secret_registry, purpose: str, secret: str | None = None) -> Credentials:
     """Seed Steps 1 and 2 for a new client; a failure here is a failed prerequisite, so the scenario skips."""
     credentials = Credentials(provisioner.resource_id(purpose), secret or fresh_secret())
@@ -120,10 +158,6 @@ def register_allowed_client(provisioner, secret_registry, purpose: str, secret: 
             pytest.skip(f"prerequisite failed: {exchange.method} {exchange.url} answered "
                         f"{exchange.status or exchange.error}")
     return credentials
-
-
-def policy_id_for(client_id: str) -> str:
-    return f"{client_id}-allow"
 
 
 @given("a client registered for Basic authentication and allowed by a policy", target_fixture="client")
@@ -139,9 +173,7 @@ def _(settings, request, search_with) -> Control:
     if not settings.provisions:
         return positive_control(search_with, request.getfixturevalue("seed_client"))
     seed_data = request.getfixturevalue("seed_data")
-    credentials = register_allowed_client(request.getfixturevalue("provisioner"),
-                                          request.getfixturevalue("secret_registry"), f"neg-{fresh_secret(6).lower()}")
-    return positive_control(search_with, credentials, seed_data.ids())
+    return positive_control(search_with, request.getfixturevalue("client_pool").take(), seed_data.ids())
 
 
 @given("a wrong secret for that client is refused", target_fixture="refusal_seen")

@@ -79,8 +79,8 @@ def _(attempt, wrong_secret_attempt, control, verdict) -> None:
 
 
 @given("another registered client", target_fixture="other_client")
-def _(provisioner, secret_registry) -> Credentials:
-    return register_allowed_client(provisioner, secret_registry, f"other-{fresh_secret(6).lower()}")
+def _(client_pool) -> Credentials:
+    return client_pool.take()
 
 
 @when("the client authenticates with the other client's secret", target_fixture="attempt")
