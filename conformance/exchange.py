@@ -20,6 +20,10 @@ from conformance.redaction import SecretRegistry
 BODY_SHOWN = 2000  # characters of a body quoted in a failure message
 MAX_BODY = 4 * 1024 * 1024  # bytes of an answer's body the suite reads; the suite's own answers are a few kB
 UNANSWERED_IN_A_ROW = 3     # after this many requests in a row time out, the suite stops sending to the server
+# A 429 whose Retry-After asks for at most this many seconds is waited out and the request sent again, at most
+# THROTTLE_RETRIES times (RFC 6585 §4): a rate limit is the server pacing the run, not an answer to judge.
+THROTTLE_WAIT_LIMIT_S = 5
+THROTTLE_RETRIES = 3
 
 
 @dataclass
@@ -72,6 +76,15 @@ def _trim(body: str) -> str:
     return body if len(body) <= BODY_SHOWN else body[:BODY_SHOWN] + f"... [{len(body) - BODY_SHOWN} more characters]"
 
 
+def throttled_for(response: httpx.Response | None) -> float | None:
+    """Seconds a 429 answer asks the client to wait (Retry-After in seconds; 1 when it names none or a date);
+    None for any other answer."""
+    if response is None or response.status_code != 429:
+        return None
+    value = response.headers.get("retry-after", "").strip()
+    return float(value) if value.isdigit() else 1.0
+
+
 def without_userinfo(url: str) -> str:
     """A URL as it may be printed: any user:password@ in it taken out."""
     parts = urlsplit(url)
@@ -114,7 +127,12 @@ class HttpAgent:
             content = form_body.encode("utf-8")
             headers.setdefault("content-type", "application/x-www-form-urlencoded")
         exchange = Exchange(method, url, headers, content.decode("utf-8") if content else "", None)
-        exchange.response, exchange.error = receive(self.client, method, url, headers, content)
+        for _attempt in range(THROTTLE_RETRIES + 1):
+            exchange.response, exchange.error = receive(self.client, method, url, headers, content)
+            wait = throttled_for(exchange.response)
+            if wait is None or wait > THROTTLE_WAIT_LIMIT_S:
+                break
+            time.sleep(wait)
         self.journal.append(exchange)
         return exchange
 

@@ -84,7 +84,14 @@ class Verdict:
     notes: list[str] = field(default_factory=list)     # MAY behaviours not offered: information only
 
     def check(self, *checks: tuple) -> None:
-        """Run each (check, *args); all of them run, then every MUST violation fails the scenario at once."""
+        """Run each (check, *args); all of them run, then every MUST violation fails the scenario at once.
+        An answer the server throttled (429) is no answer to judge: the scenario is skipped, saying so."""
+        for _check, *args in checks:
+            for throttled in (arg for arg in args if isinstance(arg, Exchange) and arg.status == 429):
+                retry = throttled.response.headers.get("retry-after", "not given")
+                self.skip_not_applicable(f"the server throttled the request (429 Too Many Requests, Retry-After: "
+                                         f"{retry}), so its answer says nothing about the credentials; run again "
+                                         "later, or with the server's rate limit raised for the run")
         failures: dict[str, str] = {}
         for check_function, *args in checks:
             try:

@@ -32,6 +32,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.ArgumentParser, argpars
     parser.add_argument("--lockout-after", type=int, default=0, metavar="N",
                         help="after N failed logins of a client id within a minute, answer it 429 for that minute "
                              "(brute-force protection, as many servers have; 0: off) [0]")
+    parser.add_argument("--throttle-every", type=int, default=0, metavar="N",
+                        help="answer every Nth request 429 with Retry-After: 0, as a rate-limiting gateway does (0: off) [0]")
     parser.add_argument("--list-faults", action="store_true", help="list fault modes and exit")
     parser.add_argument("--ssl-certfile", help="serve HTTPS with this certificate (PEM; with --ssl-keyfile)")
     parser.add_argument("--ssl-keyfile", help="the certificate's private key (PEM)")
@@ -50,6 +52,8 @@ def build_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> S
         parser.error(str(error))
     if args.latency_ms < 0:
         parser.error("--latency-ms must be >= 0")
+    if args.throttle_every < 0:
+        parser.error("--throttle-every must be >= 0")
     if args.lockout_after < 0:
         parser.error("--lockout-after must be >= 0")
     if args.token_ttl <= 0:
@@ -64,6 +68,7 @@ def build_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> S
         latency_ms=args.latency_ms,
         token_ttl=args.token_ttl,
         lockout_after=args.lockout_after,
+        throttle_every=args.throttle_every,
     )
 
 

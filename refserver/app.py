@@ -292,10 +292,28 @@ class LatencyMiddleware:
         await self.app(scope, receive, send)
 
 
+class ThrottleMiddleware:
+    """Every nth request (but /health) answers 429 Too Many Requests with Retry-After: 0, the way a rate-limited
+    gateway paces its clients: a correct behaviour the suite must ride out (--throttle-every N)."""
+
+    def __init__(self, app, every: int):
+        self.app, self.every, self.seen = app, every, 0
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"] != "/health":
+            self.seen += 1
+            if self.seen % self.every == 0:
+                response = Response(status_code=429, headers={"Retry-After": "0"})
+                return await response(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
 def create_app(config: ServerConfig) -> Starlette:
     """The ASGI app for `config`; usable in-process (httpx ASGITransport) or under uvicorn."""
     server = RefServer(config)
     middleware = [Middleware(LatencyMiddleware, latency_ms=config.latency_ms)] if config.latency_ms > 0 else []
+    if config.throttle_every > 0:
+        middleware.append(Middleware(ThrottleMiddleware, every=config.throttle_every))
     app = Starlette(
         routes=server.routes(),
         middleware=middleware,

@@ -21,4 +21,5 @@ class ServerConfig:
     faults: frozenset[str] = frozenset()
     latency_ms: int = 0
     token_ttl: int = 300  # seconds an access token of the token endpoint lives (refserver/smart.py)
+    throttle_every: int = 0  # every nth request answers 429 (Retry-After: 0); 0: off
     lockout_after: int = 0  # failed logins of one client id within LOCKOUT_SECONDS before it gets 429; 0: off

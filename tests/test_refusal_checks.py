@@ -148,3 +148,20 @@ def test_every_encoding_of_a_secret_is_redacted():
 ])
 def test_a_policy_that_evidently_allows_every_request_is_recognised(policy, everyone):
     assert allows_every_request(policy) is everyone
+
+
+# --- a throttled answer is not judged ---------------------------------------------------------------
+
+def test_a_throttled_answer_skips_the_scenario_instead_of_failing_it():
+    from conformance.verdicts import Verdict
+    verdict = Verdict(SecretRegistry(), fail_on_should=False)
+    throttled = answer(429, headers={"retry-after": "60"})
+    with pytest.raises(pytest.skip.Exception, match=r"throttled the request \(429.*Retry-After: 60"):
+        verdict.check((checks.request_not_served, throttled))
+
+
+def test_throttled_for_reads_retry_after_in_seconds():
+    from conformance.exchange import throttled_for
+    assert throttled_for(answer(429, headers={"retry-after": "2"}).response) == 2.0
+    assert throttled_for(answer(429, headers={"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}).response) == 1.0
+    assert throttled_for(answer(401).response) is None

@@ -22,7 +22,12 @@ def listed_ids(url: str, admin_secret: str) -> set[str]:
     found = set()
     with httpx.Client(base_url=url, headers={"authorization": basic_header("root", admin_secret)}) as http:
         for path in LISTED:
-            bundle = http.get(path, params={"_count": 1000}).json()
+            response = http.get(path, params={"_count": 1000})
+            for _ in range(5):  # a throttling server (--throttle-every) may answer 429 here too
+                if response.status_code != 429:
+                    break
+                response = http.get(path, params={"_count": 1000})
+            bundle = response.json()
             found |= {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle.get("entry", [])}
     return found
 
@@ -69,6 +74,18 @@ def register_operator_client(url: str, admin_secret: str) -> tuple[str, str]:
             "resourceType": "Observation", "id": "operator-hba1c", "status": "final",
             "code": {"coding": [{"system": "http://loinc.org", "code": "4548-4"}]}}).raise_for_status()
     return client_id, secret
+
+
+def test_a_server_that_paces_the_run_with_429s_passes_and_is_left_clean(tmp_path):
+    """A rate limit (429 with Retry-After) is waited out and the request sent again, provisioning and cleanup
+    included: every seventh request throttled, the run still passes and leaves nothing behind."""
+    with reference_server(server_args=("--throttle-every", "7")) as (url, admin_secret):
+        before = listed_ids(url, admin_secret)
+        run = run_suite(url, admin_secret, tmp_path)
+        after = listed_ids(url, admin_secret)
+    assert run.returncode == 0, run.output[-4000:]
+    assert run.outcomes and set(run.outcomes.values()) == {"passed"}, run.outcomes
+    assert after == before, sorted(after - before)
 
 
 @pytest.fixture
