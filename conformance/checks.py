@@ -80,10 +80,11 @@ def secret_not_disclosed(exchange: Exchange, secret: str) -> None:
 
 
 @check("SEED-SEARCH-BASIC")
-def search_succeeded(exchange: Exchange) -> None:
-    """Seed Step 3: the search with the client's Basic credentials answers 200 OK."""
+def search_succeeded(exchange: Exchange, hint: str = "") -> None:
+    """Seed Step 3: the search with the client's Basic credentials answers 200 OK. `hint`: what to check first
+    when the credentials are the user's own (a wrong secret reads like a refusing server)."""
     if exchange.status != 200:
-        raise Violation("200 OK", _status(exchange), exchange=exchange)
+        raise Violation("200 OK", _status(exchange) + (f" ({hint})" if hint else ""), exchange=exchange)
 
 
 @check("FHIR-MIME-JSON")
@@ -301,7 +302,9 @@ def next_link(bundle: dict) -> str | None:
 def next_link_on_same_server(url: str, server_url: str, same_origin: bool) -> None:
     """FHIR R4 http §paging: next links lead to further pages of the same server (credentials go nowhere else)."""
     if not same_origin:
-        raise Violation(f"a next link on {server_url}", f"{url} (not followed: credentials would leave the server)")
+        raise Violation(f"a next link on {server_url}", f"{url} (not followed: credentials would leave the server; "
+                        "if that is this server under another name, its links and --server-url disagree: run with "
+                        "--server-url set to the name its links use)")
 
 
 @check("FHIR-SEARCH-PAGING")
@@ -433,13 +436,23 @@ def challenges_at_all(exchange: Exchange) -> None:
         raise Violation("WWW-Authenticate with at least one challenge", "no challenge", exchange=exchange)
 
 
+def _request_scheme(exchange: Exchange) -> str | None:
+    """The auth-scheme the request's Authorization header named, lower-cased; None without one."""
+    value = next((v for name, v in exchange.request_headers.items() if name.lower() == "authorization"), "")
+    scheme = value.strip().split(" ", 1)[0].lower()
+    return scheme or None
+
+
 @check("RFC9110-11.4-CHALLENGE")
 def challenges_basic(exchange: Exchange) -> None:
-    """RFC 9110 §11.4: the 401's challenge is one applicable to the resource -- for this API, Basic."""
+    """RFC 9110 §11.4: the 401's challenge is one applicable to the resource -- for this API, Basic; or the scheme
+    the request itself used, where the server offers that too (a Bearer challenge to a Bearer request, RFC 6750
+    §3)."""
     if exchange.status != 401:
         return
     values = exchange.response.headers.get_list("www-authenticate")
-    if "basic" not in challenge_schemes(values):
+    offered = challenge_schemes(values)
+    if "basic" not in offered and _request_scheme(exchange) not in offered:
         raise Violation("a Basic challenge in WWW-Authenticate", repr(values) if values else "no WWW-Authenticate",
                         exchange=exchange)
 
@@ -514,12 +527,13 @@ def _resources_within(body) -> list[str]:
 @check("NO-DATA-IN-REFUSAL")
 def refusal_carries_no_data(exchange: Exchange, resource_ids: Iterable[str]) -> None:
     """RFC 9110 §15.5.2/§15.5.4: a refused request was not applied, so its answer carries no resource data --
-    no resource at any depth, no id of what the search found. An answer that served the request is not a
-    refusal: the check of why it must not be served reports it, at its own level."""
+    no resource at any depth, no id of what the search found (but one the request's own URL named: a refusal may
+    quote what was asked for). An answer that served the request is not a refusal: the check of why it must
+    not be served reports it, at its own level."""
     if exchange.status is not None and 200 <= exchange.status < 300:
         return
     leaks = _resources_within(exchange.json())
-    leaks += [f"id {rid}" for rid in resource_ids if rid and rid in exchange.text]
+    leaks += [f"id {rid}" for rid in resource_ids if rid and rid in exchange.text and rid not in exchange.url]
     if leaks:
         raise Violation("a refusal without resource data", ", ".join(dict.fromkeys(leaks)), exchange=exchange)
 

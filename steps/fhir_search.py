@@ -69,8 +69,12 @@ def _(client, search_with) -> Exchange:
 
 
 @then("the search succeeds with a FHIR JSON answer")
-def _(search_answer, verdict) -> None:
-    verdict.check((checks.search_succeeded, search_answer), (checks.fhir_json_content_type, search_answer))
+def _(search_answer, verdict, settings) -> None:
+    hint = ""
+    if not settings.provisions and search_answer.status in (401, 403):
+        hint = ("the pre-registered client was refused: check CONFORMANCE_CLIENT_ID and CONFORMANCE_CLIENT_SECRET, "
+                "and its AccessPolicy, before reading this as the server's fault")
+    verdict.check((checks.search_succeeded, search_answer, hint), (checks.fhir_json_content_type, search_answer))
 
 
 @then("the answer is a valid searchset Bundle of at most two entries")

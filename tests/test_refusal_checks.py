@@ -165,3 +165,20 @@ def test_throttled_for_reads_retry_after_in_seconds():
     assert throttled_for(answer(429, headers={"retry-after": "2"}).response) == 2.0
     assert throttled_for(answer(429, headers={"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}).response) == 1.0
     assert throttled_for(answer(401).response) is None
+
+
+def test_a_refusal_may_quote_the_id_its_own_request_named_but_no_other():
+    quoting = {**OUTCOME, "issue": [{"severity": "error", "code": "login",
+                                     "diagnostics": "Authentication failed for GET /fhir/Observation/obs-12345678"}]}
+    body = json.dumps(quoting).encode()
+    read = Exchange("GET", "https://ehr.example/fhir/Observation/obs-12345678", {}, "", httpx.Response(401, content=body))
+    checks.refusal_carries_no_data(read, ["obs-12345678"])
+    search = Exchange("GET", "https://ehr.example/fhir/Observation?code=4548-4", {}, "", httpx.Response(401, content=body))
+    assert violation(checks.refusal_carries_no_data, search, ["obs-12345678"]).requirement_id == "NO-DATA-IN-REFUSAL"
+
+
+def test_a_bearer_request_may_be_answered_with_a_bearer_challenge_alone():
+    bearer = answer(401, headers={"www-authenticate": 'Bearer realm="api", error="invalid_token"'}, sent=f"Bearer {TOKEN}")
+    checks.challenges_basic(bearer)
+    basic = answer(401, headers={"www-authenticate": 'Bearer realm="api"'})
+    assert violation(checks.challenges_basic, basic).requirement_id == "RFC9110-11.4-CHALLENGE"

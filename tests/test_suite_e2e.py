@@ -88,6 +88,20 @@ def test_a_server_that_paces_the_run_with_429s_passes_and_is_left_clean(tmp_path
     assert after == before, sorted(after - before)
 
 
+def test_a_client_served_where_a_pattern_policy_may_allow_it_is_not_judged(tmp_path):
+    """A server with an Aidbox matcho policy allowing every GET serves a client the suite linked to no policy:
+    no fault of the server's, so the forbidden scenarios skip, saying why (here the reference server ignores
+    policies, so a server at fault would have failed them: see the verdict matrix's ignore-access-policy)."""
+    with reference_server("ignore-access-policy") as (url, admin_secret):
+        with httpx.Client(base_url=url, headers={"authorization": basic_header("root", admin_secret)}) as http:
+            http.put("/AccessPolicy/public-read", json={"id": "public-read", "engine": "matcho",
+                                                        "matcho": {"request-method": "get"}}).raise_for_status()
+        run = run_suite(url, admin_secret, tmp_path, "-k", "forbidden")
+    assert run.returncode == 0, run.output[-4000:]
+    assert run.outcomes and set(run.outcomes.values()) == {"skipped"}, run.outcomes
+    assert "AccessPolicy/public-read (engine 'matcho')" in run.output, run.output[-3000:]
+
+
 @pytest.fixture
 def pre_registered_client():
     with reference_server() as (url, admin_secret):
