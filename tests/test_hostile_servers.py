@@ -36,7 +36,7 @@ EXPECTED = {
     "huge-declared": "more than the 4 MB the suite reads; the body was not read",
     "drip": f"still arriving after --http-timeout ({HTTP_TIMEOUT} s)",
     "redirect": "a redirect to http://127.0.0.1:",
-    "foreign-next-link": "(not followed: credentials would leave the server)",
+    "foreign-next-link": "(not followed: credentials would leave the server;",
 }
 # With a pre-registered client (--provisioning none) only the client's own credentials are at stake.
 CASES = [(mode, "aidbox") for mode in EXPECTED] + [("redirect", "none")]
