@@ -4,6 +4,7 @@ features/smart/. Credential builders only: what is right or wrong about an answe
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass, field
 from urllib.parse import quote_plus, urlencode, urljoin
 
@@ -15,6 +16,10 @@ SYMMETRIC_CAPABILITY = "client-confidential-symmetric"
 BASIC_METHOD = "client_secret_basic"
 UNOFFERED_GRANT = "urn:example:conformance:no-such-grant"  # RFC 6749 §4.5: extension grants are absolute URIs
 RESERVED_SECRET_SHAPE = "{a}+/=%41:% ñ日 {b}"  # every character RFC 6749 §2.3.1's form-urlencoding changes
+JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")  # RFC 7515 compact: header.payload.signature
+# A changed character stays in its class (a hex letter stays a hex letter) and never becomes the same letter in
+# the other case, which a server reading hex or a UUID case-insensitively would take for the same token.
+CHARACTER_CLASSES = ("0123456789", "abcdef", "ghijklmnopqrstuvwxyz", "ABCDEF", "GHIJKLMNOPQRSTUVWXYZ")
 
 
 def form_encoded_pair(client_id: str, secret: str) -> str:
@@ -35,6 +40,27 @@ def token_request_body(grant_type: str | None = CLIENT_CREDENTIALS, **parameters
     """An application/x-www-form-urlencoded token request body (RFC 6749 §4.4.2)."""
     fields = ({"grant_type": grant_type} if grant_type is not None else {}) | parameters
     return urlencode(fields)
+
+
+def _other_in_class(character: str) -> str | None:
+    """The next character of the same class, or None for a character of none (-, _, +, /, ...)."""
+    for characters in CHARACTER_CLASSES:
+        if character in characters:
+            return characters[(characters.index(character) + 1) % len(characters)]
+    return None
+
+
+def changed_in_one_character(token: str) -> str:
+    """The token with one letter or digit replaced, as near the middle of the part that must be verified as
+    possible: for a JWT-shaped token (three base64url segments), the signature, so a server that never checks
+    signatures is caught; for any other token, the whole of it. In the middle, because every base64 character
+    there carries six bits, so the change survives any decoding (the last one may carry only padding bits)."""
+    start = token.rindex(".") + 1 if JWT_SHAPE.fullmatch(token) else 0
+    middle = start + (len(token) - start) // 2
+    for index in sorted(range(start, len(token)), key=lambda i: abs(i - middle)):
+        if (replacement := _other_in_class(token[index])) is not None:
+            return token[:index] + replacement + token[index + 1:]
+    return token + "A"
 
 
 def reserved_secret() -> str:

@@ -12,8 +12,9 @@ from conformance import token_checks
 from conformance.credentials import (Credentials, fresh_secret, secret_last_char_changed, secret_missing_last_char,
                                      secret_other_case, wrong_secret_same_length)
 from conformance.exchange import Exchange, origin
-from conformance.oauth import (UNOFFERED_GRANT, WELL_KNOWN, TokenEndpoint, endpoint_url, not_advertised,
-                               reserved_secret, token_basic_header, token_basic_token, token_request_body)
+from conformance.oauth import (UNOFFERED_GRANT, WELL_KNOWN, TokenEndpoint, changed_in_one_character, endpoint_url,
+                               not_advertised, reserved_secret, token_basic_header, token_basic_token,
+                               token_request_body)
 from steps.common import policy_id_for
 
 
@@ -293,16 +294,6 @@ def _(token_client, search_with, secret_registry) -> Exchange:
     changed = changed_in_one_character(token_client.token)
     secret_registry.add(changed)
     return search_with(f"Bearer {changed}")
-
-
-def changed_in_one_character(token: str) -> str:
-    """The token with its middle letter or digit replaced: in the middle, every base64 character carries six
-    bits, so the change survives any decoding (the last one may carry only padding bits a decoder drops)."""
-    for index in sorted(range(len(token)), key=lambda i: abs(i - len(token) // 2)):
-        if token[index].isascii() and token[index].isalnum():
-            replacement = "B" if token[index] == "A" else "A"
-            return token[:index] + replacement + token[index + 1:]
-    return token + "A"
 
 
 @then("the changed token is refused")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
+import uuid
 from urllib.parse import unquote_plus
 
 import httpx
@@ -12,7 +14,8 @@ import pytest
 
 from conformance import token_checks as tc
 from conformance.exchange import Exchange
-from conformance.oauth import not_advertised, reserved_secret, token_basic_header, token_request_body
+from conformance.oauth import (changed_in_one_character, not_advertised, reserved_secret, token_basic_header,
+                               token_request_body)
 from conformance.verdicts import Violation
 
 CONFIGURATION = {"token_endpoint": "https://ehr.example/auth/token", "capabilities": ["client-confidential-symmetric"],
@@ -102,3 +105,62 @@ def test_every_token_of_an_answer_is_found_for_redaction_whatever_its_status():
     assert tc.tokens_in(answer(200, body)) == ["a" * 20, "r" * 20, "h.p.s", "v" * 20]
     assert tc.tokens_in(answer(400, {"error": "invalid_client", "refresh_token": "r" * 20})) == ["r" * 20]
     assert tc.tokens_in(answer(200, ["access_token"])) == [] and tc.tokens_in(answer(200)) == []
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def _unb64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _one_difference(token: str, changed: str) -> int:
+    """The index of the one character that differs, checking it is a change within the same character class."""
+    assert len(changed) == len(token), (token, changed)
+    differ = [i for i, (a, b) in enumerate(zip(token, changed)) if a != b]
+    assert len(differ) == 1, (token, changed)
+    was, now = token[differ[0]], changed[differ[0]]
+    assert was.lower() != now.lower(), f"{was!r} -> {now!r}: the same letter in another case"
+    assert was.isdigit() == now.isdigit() and was.islower() == now.islower(), f"{was!r} -> {now!r}"
+    assert (was in "abcdefABCDEF") == (now in "abcdefABCDEF"), f"{was!r} -> {now!r}: left the hex letters"
+    return differ[0]
+
+
+def test_a_jwt_is_changed_in_the_middle_of_its_signature():
+    for _ in range(200):
+        header = _b64url(b'{"alg":"HS256","typ":"JWT"}')
+        payload = _b64url(json.dumps({"sub": "conf-1234-token", "jti": secrets.token_urlsafe(32)}).encode())
+        signature = _b64url(secrets.token_bytes(32))
+        token = f"{header}.{payload}.{signature}"
+        changed = changed_in_one_character(token)
+        index = _one_difference(token, changed)
+        assert changed.startswith(f"{header}.{payload}."), "header or payload changed, not the signature"
+        position = index - len(header) - len(payload) - 2
+        assert abs(position - len(signature) // 2) <= 3, (position, len(signature))
+        assert _unb64url(changed.rsplit(".", 1)[1]) != _unb64url(signature), "the change vanished in decoding"
+
+
+def test_an_opaque_token_is_changed_near_its_middle():
+    for _ in range(200):
+        token = secrets.token_urlsafe(32)
+        index = _one_difference(token, changed := changed_in_one_character(token))
+        assert abs(index - len(token) // 2) <= 3, (index, token)
+        assert _unb64url(changed) != _unb64url(token)
+    assert changed_in_one_character("a.b") != "a.b" and changed_in_one_character("-_-") == "-_-A"
+
+
+def test_a_uuid_token_stays_a_uuid_and_becomes_another_one():
+    for _ in range(200):
+        for token in (str(uuid.uuid4()), str(uuid.uuid4()).upper()):
+            changed = changed_in_one_character(token)
+            _one_difference(token, changed)
+            assert uuid.UUID(changed) != uuid.UUID(token), (token, changed)
+
+
+def test_a_hex_token_stays_hex_and_another_value_in_any_case():
+    for _ in range(200):
+        for token in (secrets.token_hex(16), secrets.token_hex(16).upper()):
+            changed = changed_in_one_character(token)
+            _one_difference(token, changed)
+            assert int(changed, 16) != int(token, 16), (token, changed)

@@ -97,6 +97,7 @@ GUARDS = {
     "token-post-client-id-only": [f"{NO_BASIC}[with its client id alone in the body]"],
     "token-post-skips-secret": [f"{NO_BASIC}[with a wrong secret in the body]"],
     "bearer-token-prefix-match": ["token_with_one_character_changed_is_refused"],
+    "token-unverified-signature": ["token_with_one_character_changed_is_refused"],
     "token-ignores-grant-types": ["registered_without_the_client_credentials_grant"],
     "token-survives-client-deletion": ["token_stops_working_once_its_client_is_deleted"],
     "token-raw-secret-in-basic": ["reserved_characters_formurlencoded_gets_a_token"],
