@@ -58,6 +58,17 @@ def error_code(exchange: Exchange) -> str | None:
     return code if isinstance(code, str) else None
 
 
+def scope_required(exchange: Exchange) -> str | None:
+    """Why an answer gives no token that tells anything about client authentication: the server refused the
+    request as invalid_scope. The suite asks for no scope, and RFC 6749 §3.3 lets a server refuse that (SMART
+    Backend Services requires a scope). None for any other answer."""
+    if not _refused(exchange) or error_code(exchange) != "invalid_scope":
+        return None
+    return (f"the token endpoint answered invalid_scope ({_status(exchange)}) to a token request that asks for no "
+            "scope, as every token request of the suite does; RFC 6749 §3.3 lets a server \"fail the request "
+            "indicating an invalid scope\" when the client omits it, so there is no token to judge")
+
+
 def _got(exchange: Exchange) -> str:
     """An answer as an error code and its status, for messages: 'invalid_request (status 400)'."""
     code = error_code(exchange)

@@ -97,6 +97,8 @@ def _(agent, fhir_base_url, server_url) -> TokenEndpoint:
 
 @then("the configuration advertises the client-secret authentication the token endpoint accepted")
 def _(token_request, token_endpoint, verdict) -> None:
+    if reason := token_checks.scope_required(token_request.exchange):
+        verdict.skip_not_applicable(reason)
     if token_checks.issued_token(token_request.exchange) is None:
         verdict.skip_not_applicable(f"the token endpoint gave no token for the client's secret in HTTP Basic "
                                     f"({token_request.exchange.status or token_request.exchange.error}), so it "
@@ -148,6 +150,8 @@ def _(provisioner, secret_registry, seed_data, ask_for_token) -> TokenClient:
     """The positive control: if the client's own secret gets no token, no refusal proves anything."""
     credentials = _register(provisioner, secret_registry, "token")
     control = _with_secret(ask_for_token, credentials)
+    if reason := token_checks.scope_required(control.exchange):
+        pytest.skip(f"not applicable: {reason}")
     token = token_checks.issued_token(control.exchange)
     if token is None:
         seen = control.exchange.status or control.exchange.error
@@ -236,11 +240,15 @@ def _(variant: str, token_client, ask_for_token, secret_registry, run_id) -> Tok
 
 @then("a token is issued with its type and lifetime, marked not to be stored")
 def _(token_request, verdict) -> None:
+    if reason := token_checks.scope_required(token_request.exchange):
+        verdict.skip_not_applicable(reason)
     verdict.check(*token_checks.issued_checks(token_request.exchange))
 
 
 @then("a token is issued for the form-urlencoded secret")
 def _(token_request, verdict) -> None:
+    if reason := token_checks.scope_required(token_request.exchange):
+        verdict.skip_not_applicable(reason)
     verdict.check((token_checks.token_issued_for_form_encoded_secret, token_request.exchange))
 
 

@@ -107,6 +107,15 @@ def test_every_token_of_an_answer_is_found_for_redaction_whatever_its_status():
     assert tc.tokens_in(answer(200, ["access_token"])) == [] and tc.tokens_in(answer(200)) == []
 
 
+def test_an_invalid_scope_refusal_is_told_apart_from_any_other_answer():
+    reason = tc.scope_required(answer(400, {"error": "invalid_scope"}))
+    assert "invalid_scope (status 400)" in reason and "asks for no scope" in reason and "RFC 6749 §3.3" in reason
+    assert tc.scope_required(answer(401, {"error": "invalid_scope"})) is not None
+    for other in (answer(400, {"error": "invalid_client"}), answer(200, {"access_token": "t", "error": "invalid_scope"}),
+                  answer(400), answer(400, ["invalid_scope"])):
+        assert tc.scope_required(other) is None
+
+
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
 

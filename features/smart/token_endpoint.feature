@@ -6,7 +6,8 @@ Feature: The token endpoint issues access tokens to clients that authenticate wi
   token on the FHIR API (RFC 6750 §2.1). RFC 6749 §5.1 says what a token answer holds, §5.2 how each mistake is
   refused. Every refusal scenario first shows that the same client's own secret gets a token, then changes one
   thing. Where the server's SMART configuration does not advertise the token endpoint, client_secret_basic or the
-  client-confidential-symmetric capability, these scenarios are skipped, not failed.
+  client-confidential-symmetric capability, these scenarios are skipped, not failed; so are those that need a
+  token from a server that refuses the suite's scope-less token requests as invalid_scope (RFC 6749 §3.3).
 
   Background:
     Given the server advertises client-secret authentication at its token endpoint
