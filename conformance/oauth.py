@@ -14,6 +14,7 @@ WELL_KNOWN = "/.well-known/smart-configuration"
 CLIENT_CREDENTIALS = "client_credentials"
 SYMMETRIC_CAPABILITY = "client-confidential-symmetric"
 BASIC_METHOD = "client_secret_basic"
+POST_METHOD = "client_secret_post"
 UNOFFERED_GRANT = "urn:example:conformance:no-such-grant"  # RFC 6749 §4.5: extension grants are absolute URIs
 RESERVED_SECRET_SHAPE = "{a}+/=%41:% ñ日 {b}"  # every character RFC 6749 §2.3.1's form-urlencoding changes
 JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")  # RFC 7515 compact: header.payload.signature
@@ -105,3 +106,16 @@ def not_advertised(configuration: dict) -> str | None:
     if grants is not None and CLIENT_CREDENTIALS not in grants:
         return f"the SMART configuration does not list the {CLIENT_CREDENTIALS} grant type"
     return None
+
+
+def post_not_advertised(configuration: dict) -> str | None:
+    """Why a request with the secret in both the header and the body proves nothing here, or None: only a server
+    that takes client_secret in the body (client_secret_post, listed in the configuration) sees two methods in it.
+    Any other server may take client_secret for an unrecognised parameter, which RFC 6749 §3.2 says it MUST ignore."""
+    methods = _listed(configuration, "token_endpoint_auth_methods_supported")
+    if methods is not None and POST_METHOD in methods:
+        return None
+    listed = "lists no token_endpoint_auth_methods_supported" if methods is None else f"lists {methods}"
+    return (f"the SMART configuration does not list {POST_METHOD} among token_endpoint_auth_methods_supported "
+            f"(it {listed}), so the token endpoint may take client_secret in the body for an unrecognised "
+            "parameter, which RFC 6749 §3.2 says it MUST ignore, and a token for the header alone is allowed")

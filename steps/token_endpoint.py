@@ -13,8 +13,8 @@ from conformance.credentials import (Credentials, fresh_secret, secret_last_char
                                      secret_other_case, wrong_secret_same_length)
 from conformance.exchange import Exchange, origin
 from conformance.oauth import (UNOFFERED_GRANT, WELL_KNOWN, TokenEndpoint, changed_in_one_character, endpoint_url,
-                               not_advertised, reserved_secret, token_basic_header, token_basic_token,
-                               token_request_body)
+                               not_advertised, post_not_advertised, reserved_secret, token_basic_header,
+                               token_basic_token, token_request_body)
 from steps.common import policy_id_for
 
 
@@ -93,6 +93,12 @@ def _(agent, fhir_base_url, server_url) -> TokenEndpoint:
     if reason := not_advertised(configuration):
         pytest.skip(f"not applicable: {reason}")
     return _endpoint(exchange, configuration, fhir_base_url, server_url)
+
+
+@given("the server advertises client secrets in the request body as well")
+def _(token_endpoint) -> None:
+    if reason := post_not_advertised(token_endpoint.configuration):
+        pytest.skip(f"not applicable: {reason}")
 
 
 @then("the configuration advertises the client-secret authentication the token endpoint accepted")

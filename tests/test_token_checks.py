@@ -14,8 +14,8 @@ import pytest
 
 from conformance import token_checks as tc
 from conformance.exchange import Exchange
-from conformance.oauth import (changed_in_one_character, not_advertised, reserved_secret, token_basic_header,
-                               token_request_body)
+from conformance.oauth import (changed_in_one_character, not_advertised, post_not_advertised, reserved_secret,
+                               token_basic_header, token_request_body)
 from conformance.verdicts import Violation
 
 CONFIGURATION = {"token_endpoint": "https://ehr.example/auth/token", "capabilities": ["client-confidential-symmetric"],
@@ -87,6 +87,15 @@ def test_what_is_advertised_decides_whether_token_scenarios_apply():
     assert "client-confidential-symmetric" in not_advertised({**CONFIGURATION, "capabilities": ["client-public"]})
     assert "token endpoint" in not_advertised({"capabilities": ["client-confidential-symmetric"]})
     assert "client_credentials" in not_advertised({**CONFIGURATION, "grant_types_supported": ["authorization_code"]})
+
+
+def test_two_methods_at_once_are_judged_only_where_the_secret_in_the_body_is_advertised():
+    both = {**CONFIGURATION, "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"]}
+    assert post_not_advertised(both) is None
+    basic_only = post_not_advertised(CONFIGURATION)
+    assert "client_secret_post" in basic_only and "['client_secret_basic']" in basic_only and "§3.2" in basic_only
+    assert "lists no token_endpoint_auth_methods_supported" in post_not_advertised(
+        {**CONFIGURATION, "token_endpoint_auth_methods_supported": None})
 
 
 def test_basic_credentials_for_the_token_endpoint_are_form_urlencoded_first():

@@ -57,7 +57,8 @@ Feature: The token endpoint issues access tokens to clients that authenticate wi
 
     @req:RFC6749-5.2-INVALID-REQUEST @req:RFC6749-5.2-ERROR-RESPONSE @req:NO-5XX-ON-BAD-INPUT @req:NO-SECRET-IN-RESPONSE
     Scenario: A token request with the secret in both the header and the body is refused as malformed
-      Given a client whose own secret gets a token
+      Given the server advertises client secrets in the request body as well
+      And a client whose own secret gets a token
       When the client asks for a token with its secret in both the header and the body
       Then the token request is refused as malformed
 
