@@ -224,6 +224,8 @@ class SmartEndpoints:
         body = {"access_token": token, "token_type": "Bearer", "expires_in": self.ttl}
         if F.enabled(self.faults, "token-without-expires-in"):
             del body["expires_in"]
+        if F.enabled(self.faults, "token-issues-refresh-token"):
+            body["refresh_token"] = secrets.token_urlsafe(32)  # RFC 6749 §4.4.3: SHOULD NOT be included
         headers = {} if F.enabled(self.faults, "token-missing-no-store") else dict(NO_STORE)
         return JSONResponse(body, headers=headers, media_type="application/json")
 

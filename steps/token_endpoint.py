@@ -244,7 +244,7 @@ def _(variant: str, token_client, ask_for_token, secret_registry, run_id) -> Tok
 
 # --- judging token answers -------------------------------------------------------------------------
 
-@then("a token is issued with its type and lifetime, marked not to be stored")
+@then("a token is issued with its type and lifetime, without a refresh token, marked not to be stored")
 def _(token_request, verdict) -> None:
     if reason := token_checks.scope_required(token_request.exchange):
         verdict.skip_not_applicable(reason)

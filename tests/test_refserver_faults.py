@@ -190,6 +190,7 @@ PROBES = {
     "token-post-skips-secret": lambda h: cc_client(h) and token_answer(h, {}, client_id="cc", client_secret="x").status_code == 200,
     "bearer-token-prefix-match": changed_token_works,
     "token-unverified-signature": changed_signature_works,
+    "token-issues-refresh-token": lambda h: "refresh_token" in token_answer(h, cc_client(h)).json(),
     "token-ignores-grant-types": lambda h: token_answer(h, cc_client(h, grant_types=("basic",))).status_code == 200,
     "token-survives-client-deletion": token_survives_deletion,
     "token-raw-secret-in-basic": lambda h: token_answer(h, cc_client(h, secret="a+b/c=d%e f")).status_code == 401,

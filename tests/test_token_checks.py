@@ -73,6 +73,16 @@ def test_a_token_answer_needs_bearer_no_store_and_a_lifetime():
     assert violation(tc.token_pragma_no_cache, bare).requirement_id == "RFC6749-5.1-PRAGMA"
 
 
+def test_a_client_credentials_token_answer_carries_no_refresh_token():
+    tc.no_refresh_token(answer(200, {"access_token": "abc", "token_type": "Bearer"}))
+    tc.no_refresh_token(answer(400, {"error": "invalid_client", "refresh_token": "r" * 20}))  # no token issued
+    found = violation(tc.no_refresh_token, answer(200, {"access_token": "abc", "refresh_token": "r" * 20}))
+    assert found.requirement_id == "RFC6749-4.4.3-NO-REFRESH-TOKEN" and "r" * 20 not in str(found), str(found)
+    issued = answer(200, {"access_token": "abc", "token_type": "Bearer", "expires_in": 1, "refresh_token": "r" * 20},
+                    {"cache-control": "no-store", "pragma": "no-cache"})
+    assert tc.no_refresh_token in [check for check, *_ in tc.issued_checks(issued)]
+
+
 def test_the_configuration_fields():
     tc.configuration_fields(answer(200, CONFIGURATION))
     relative = {**CONFIGURATION, "token_endpoint": "/auth/token"}

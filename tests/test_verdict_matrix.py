@@ -104,6 +104,7 @@ GUARDS = {
     "token-accepts-header-and-body": ["secret_in_both_the_header_and_the_body"],
     "token-any-grant-type": ["grant_type_the_server_does_not_offer"],
     "token-without-expires-in": [TOKEN_SERVES_SEARCH],
+    "token-issues-refresh-token": [TOKEN_SERVES_SEARCH],
     "fhir-refuses-bearer": [TOKEN_SERVES_SEARCH],
     "discovery-omits-client-secret-basic": ["token_endpoint_accepts_is_advertised"],
     "discovery-requires-credentials": ["served_without_credentials_and_names_the_token_endpoint"],

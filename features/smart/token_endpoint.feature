@@ -14,12 +14,12 @@ Feature: The token endpoint issues access tokens to clients that authenticate wi
 
   Rule: The client's own secret gets a token that works on the FHIR API
 
-    @req:RFC6749-2.3.1-BASIC @req:RFC6749-5.1-TOKEN @req:RFC6749-5.1-EXPIRES-IN @req:RFC6749-5.1-NO-STORE
-    @req:RFC6749-5.1-PRAGMA @req:RFC6750-2.1-BEARER
+    @req:RFC6749-2.3.1-BASIC @req:RFC6749-5.1-TOKEN @req:RFC6749-5.1-EXPIRES-IN @req:RFC6749-4.4.3-NO-REFRESH-TOKEN
+    @req:RFC6749-5.1-NO-STORE @req:RFC6749-5.1-PRAGMA @req:RFC6750-2.1-BEARER
     Scenario: A client's own secret gets a token that serves the documented search
       Given a client registered for the client credentials grant and allowed by a policy
       When the client asks for a token with its secret
-      Then a token is issued with its type and lifetime, marked not to be stored
+      Then a token is issued with its type and lifetime, without a refresh token, marked not to be stored
       And the token serves the documented search
 
   Rule: A client that fails to authenticate gets no token
