@@ -58,6 +58,17 @@ def error_code(exchange: Exchange) -> str | None:
     return code if isinstance(code, str) else None
 
 
+def scope_required(exchange: Exchange) -> str | None:
+    """Why an answer gives no token that tells anything about client authentication: the server refused the
+    request as invalid_scope. The suite asks for no scope, and RFC 6749 §3.3 lets a server refuse that (SMART
+    Backend Services requires a scope). None for any other answer."""
+    if not _refused(exchange) or error_code(exchange) != "invalid_scope":
+        return None
+    return (f"the token endpoint answered invalid_scope ({_status(exchange)}) to a token request that asks for no "
+            "scope, as every token request of the suite does; RFC 6749 §3.3 lets a server \"fail the request "
+            "indicating an invalid scope\" when the client omits it, so there is no token to judge")
+
+
 def _got(exchange: Exchange) -> str:
     """An answer as an error code and its status, for messages: 'invalid_request (status 400)'."""
     code = error_code(exchange)
@@ -185,6 +196,14 @@ def token_lifetime(exchange: Exchange) -> None:
         raise Violation("expires_in, a positive number of seconds", repr(expires_in), exchange=exchange)
 
 
+@check("RFC6749-4.4.3-NO-REFRESH-TOKEN")
+def no_refresh_token(exchange: Exchange) -> None:
+    """RFC 6749 §4.4.3: the answer to a client_credentials request SHOULD NOT include a refresh token."""
+    if exchange.status == 200 and "refresh_token" in _body(exchange):
+        raise Violation("no refresh_token in the answer to a client_credentials request",
+                        "a refresh_token", exchange=exchange)
+
+
 @check("RFC6749-5.1-NO-STORE")
 def token_not_stored(exchange: Exchange) -> None:
     """RFC 6749 §5.1: a response carrying a token has Cache-Control: no-store."""
@@ -205,9 +224,10 @@ def token_pragma_no_cache(exchange: Exchange) -> None:
 
 
 def issued_checks(exchange: Exchange, issued=token_issued_for_basic):
-    """What a token answer must be: issued, with its fields and lifetime, and marked not to be stored."""
+    """What a token answer must be: issued, with its fields and lifetime, no refresh token, and marked not to
+    be stored."""
     return [(issued, exchange), (token_response_fields, exchange), (token_lifetime, exchange),
-            (token_not_stored, exchange), (token_pragma_no_cache, exchange)]
+            (no_refresh_token, exchange), (token_not_stored, exchange), (token_pragma_no_cache, exchange)]
 
 
 @check("RFC6750-2.1-BEARER")

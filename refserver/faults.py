@@ -78,6 +78,8 @@ FAULTS: dict[str, str] = {
     "token-post-client-id-only": "a client_id in the body with no secret gets a token (taken for a public client)",
     "token-post-skips-secret": "client_secret in the body (client_secret_post) is not checked",
     "bearer-token-prefix-match": "a Bearer token is matched on its first 16 characters only (a tampered token works)",
+    "token-unverified-signature": "access tokens are JWT-shaped (header.payload.signature) and any signature is accepted",
+    "token-issues-refresh-token": "client_credentials token responses include a refresh_token",
     "fhir-refuses-bearer": "access tokens are not accepted as Bearer credentials on the FHIR API",
     "discovery-omits-client-secret-basic": "the SMART configuration lists client_secret_post only, though Basic works",
     "discovery-requires-credentials": "the SMART configuration answers 401 to a request without credentials",

@@ -18,7 +18,9 @@ Fault modes for the verdict matrix sit here, each in one guarded branch, like th
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import os
 import secrets
 import sqlite3
@@ -214,12 +216,16 @@ class SmartEndpoints:
         credential = self.store.credential(client_id)
         token = secrets.token_urlsafe(32)
         issued = IssuedToken(client_id, credential.salt if credential else "", self.clock() + self.ttl)
-        self.tokens.add(token, issued)
+        if F.enabled(self.faults, "token-unverified-signature"):
+            token = _jwt_shaped(client_id, issued.expires)
+        self.tokens.add(self._unsigned_part(token), issued)
         if F.enabled(self.faults, "bearer-token-prefix-match"):
             self.tokens.add(token[:BEARER_PREFIX], issued)
         body = {"access_token": token, "token_type": "Bearer", "expires_in": self.ttl}
         if F.enabled(self.faults, "token-without-expires-in"):
             del body["expires_in"]
+        if F.enabled(self.faults, "token-issues-refresh-token"):
+            body["refresh_token"] = secrets.token_urlsafe(32)  # RFC 6749 §4.4.3: SHOULD NOT be included
         headers = {} if F.enabled(self.faults, "token-missing-no-store") else dict(NO_STORE)
         return JSONResponse(body, headers=headers, media_type="application/json")
 
@@ -241,6 +247,13 @@ class SmartEndpoints:
 
     # --- Bearer tokens on the protected API --------------------------------------------------
 
+    def _unsigned_part(self, token: str) -> str:
+        """What identifies a token: all of it, or under the token-unverified-signature fault what comes before
+        its last dot (a JWT's header and payload), so any signature is accepted."""
+        if F.enabled(self.faults, "token-unverified-signature"):
+            return token.rpartition(".")[0] or token
+        return token
+
     def bearer_principal(self, header_values: list[str]) -> Principal | None:
         """The client a valid `Bearer <token>` stands for; None for anything else (Basic, an unknown or
         expired token, a token whose client or secret is gone), which then takes the Basic path and its 401."""
@@ -250,7 +263,7 @@ class SmartEndpoints:
         token = token.strip()
         if scheme.lower() != "bearer" or not token or " " in token:
             return None
-        issued = self.tokens.get(token)
+        issued = self.tokens.get(self._unsigned_part(token))
         if issued is None and F.enabled(self.faults, "bearer-token-prefix-match"):
             issued = self.tokens.get(token[:BEARER_PREFIX])
         if issued is None or self.clock() >= issued.expires:
@@ -260,6 +273,15 @@ class SmartEndpoints:
             if self.store.read("Client", issued.client_id) is None or credential is None or credential.salt != issued.salt:
                 return None
         return Principal(issued.client_id)
+
+
+def _jwt_shaped(client_id: str, expires: float) -> str:
+    """header.payload.signature in base64url, as a server issuing JWT access tokens would (RFC 7515 compact form;
+    the token-unverified-signature fault): a random jti in the payload, a random signature no one checks."""
+    header = {"alg": "HS256", "typ": "JWT"}
+    payload = {"sub": client_id, "exp": int(expires), "jti": secrets.token_urlsafe(32)}
+    parts = [json.dumps(part, separators=(",", ":")).encode() for part in (header, payload)] + [os.urandom(32)]
+    return ".".join(base64.urlsafe_b64encode(part).decode("ascii").rstrip("=") for part in parts)
 
 
 async def _read_form(request: Request) -> dict[str, str]:

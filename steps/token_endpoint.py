@@ -12,8 +12,9 @@ from conformance import token_checks
 from conformance.credentials import (Credentials, fresh_secret, secret_last_char_changed, secret_missing_last_char,
                                      secret_other_case, wrong_secret_same_length)
 from conformance.exchange import Exchange, origin
-from conformance.oauth import (UNOFFERED_GRANT, WELL_KNOWN, TokenEndpoint, endpoint_url, not_advertised,
-                               reserved_secret, token_basic_header, token_basic_token, token_request_body)
+from conformance.oauth import (UNOFFERED_GRANT, WELL_KNOWN, TokenEndpoint, changed_in_one_character, endpoint_url,
+                               not_advertised, post_not_advertised, reserved_secret, token_basic_header,
+                               token_basic_token, token_request_body)
 from steps.common import policy_id_for
 
 
@@ -94,8 +95,16 @@ def _(agent, fhir_base_url, server_url) -> TokenEndpoint:
     return _endpoint(exchange, configuration, fhir_base_url, server_url)
 
 
+@given("the server advertises client secrets in the request body as well")
+def _(token_endpoint) -> None:
+    if reason := post_not_advertised(token_endpoint.configuration):
+        pytest.skip(f"not applicable: {reason}")
+
+
 @then("the configuration advertises the client-secret authentication the token endpoint accepted")
 def _(token_request, token_endpoint, verdict) -> None:
+    if reason := token_checks.scope_required(token_request.exchange):
+        verdict.skip_not_applicable(reason)
     if token_checks.issued_token(token_request.exchange) is None:
         verdict.skip_not_applicable(f"the token endpoint gave no token for the client's secret in HTTP Basic "
                                     f"({token_request.exchange.status or token_request.exchange.error}), so it "
@@ -147,6 +156,8 @@ def _(provisioner, secret_registry, seed_data, ask_for_token) -> TokenClient:
     """The positive control: if the client's own secret gets no token, no refusal proves anything."""
     credentials = _register(provisioner, secret_registry, "token")
     control = _with_secret(ask_for_token, credentials)
+    if reason := token_checks.scope_required(control.exchange):
+        pytest.skip(f"not applicable: {reason}")
     token = token_checks.issued_token(control.exchange)
     if token is None:
         seen = control.exchange.status or control.exchange.error
@@ -233,13 +244,17 @@ def _(variant: str, token_client, ask_for_token, secret_registry, run_id) -> Tok
 
 # --- judging token answers -------------------------------------------------------------------------
 
-@then("a token is issued with its type and lifetime, marked not to be stored")
+@then("a token is issued with its type and lifetime, without a refresh token, marked not to be stored")
 def _(token_request, verdict) -> None:
+    if reason := token_checks.scope_required(token_request.exchange):
+        verdict.skip_not_applicable(reason)
     verdict.check(*token_checks.issued_checks(token_request.exchange))
 
 
 @then("a token is issued for the form-urlencoded secret")
 def _(token_request, verdict) -> None:
+    if reason := token_checks.scope_required(token_request.exchange):
+        verdict.skip_not_applicable(reason)
     verdict.check((token_checks.token_issued_for_form_encoded_secret, token_request.exchange))
 
 
@@ -293,16 +308,6 @@ def _(token_client, search_with, secret_registry) -> Exchange:
     changed = changed_in_one_character(token_client.token)
     secret_registry.add(changed)
     return search_with(f"Bearer {changed}")
-
-
-def changed_in_one_character(token: str) -> str:
-    """The token with its middle letter or digit replaced: in the middle, every base64 character carries six
-    bits, so the change survives any decoding (the last one may carry only padding bits a decoder drops)."""
-    for index in sorted(range(len(token)), key=lambda i: abs(i - len(token) // 2)):
-        if token[index].isascii() and token[index].isalnum():
-            replacement = "B" if token[index] == "A" else "A"
-            return token[:index] + replacement + token[index + 1:]
-    return token + "A"
 
 
 @then("the changed token is refused")

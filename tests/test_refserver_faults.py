@@ -112,6 +112,14 @@ def changed_token_works(http) -> bool:
     return status(http, {"Authorization": f"Bearer {changed}"}) == 200
 
 
+def changed_signature_works(http) -> bool:
+    """The token's last dot-separated part (a JWT's signature, or all of an opaque token) changed in its middle."""
+    head, dot, signature = token_of(http).rpartition(".")
+    middle = len(signature) // 2
+    changed = signature[:middle] + ("1" if signature[middle] == "0" else "0") + signature[middle + 1:]
+    return status(http, {"Authorization": f"Bearer {head}{dot}{changed}"}) == 200
+
+
 def smart_configuration(http) -> dict:
     return http.get("/fhir/.well-known/smart-configuration").json()
 
@@ -181,6 +189,8 @@ PROBES = {
     "token-post-client-id-only": lambda h: cc_client(h) and token_answer(h, {}, client_id="cc").status_code == 200,
     "token-post-skips-secret": lambda h: cc_client(h) and token_answer(h, {}, client_id="cc", client_secret="x").status_code == 200,
     "bearer-token-prefix-match": changed_token_works,
+    "token-unverified-signature": changed_signature_works,
+    "token-issues-refresh-token": lambda h: "refresh_token" in token_answer(h, cc_client(h)).json(),
     "token-ignores-grant-types": lambda h: token_answer(h, cc_client(h, grant_types=("basic",))).status_code == 200,
     "token-survives-client-deletion": token_survives_deletion,
     "token-raw-secret-in-basic": lambda h: token_answer(h, cc_client(h, secret="a+b/c=d%e f")).status_code == 401,
