@@ -326,7 +326,8 @@ def provisioner(settings, server, http_client, run_id, secret_registry, pytestco
         pytest.skip("needs provisioning: the run uses --provisioning none")
     if admin is None:
         pytest.skip("needs provisioning: no admin secret (set CONFORMANCE_ADMIN_CLIENT_SECRET)")
-    provisioner = Provisioner(HttpAgent(http_client, server_url), admin, run_id, settings.fhir_base)
+    provisioner = Provisioner(HttpAgent(http_client, server_url), admin, run_id, settings.fhir_base,
+                              secret_registry=secret_registry)
     if not settings.keep_resources:
         cleanup.track(provisioner)
     yield provisioner

@@ -166,3 +166,33 @@ def test_shown_in_finds_what_redact_replaces():
     registry = registry_with(secret, "abcdEF")
     assert registry.shown_in(f"x{secret[3:3 + FRAGMENT]}y") and registry.shown_in("an abcdEF")
     assert not registry.shown_in(f"-{secret[3:3 + FRAGMENT - 1]}- abcdE Authorization: Basic Zm9v")
+
+
+# --- what the admin API shows in a secret's place -----------------------------------------------------------
+
+def test_every_secret_field_of_an_admin_answer_is_registered_as_it_arrives():
+    """Under pytest-xdist each worker redacts a scenario's report when the scenario ends: a stored form the admin
+    API showed in an earlier scenario (Aidbox: "__sha256:...") must already be registered then, whether or not
+    a later scenario sends it as a password."""
+    import httpx
+
+    from conformance.credentials import Credentials
+    from conformance.exchange import HttpAgent, SuiteClient
+    from conformance.provisioning import Provisioner
+
+    stored = {"/Client/c1": "__sha256:" + "ab12" * 16, "/Client/c2": "__sha256:" + "cd34" * 16}
+
+    def admin_api(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/Client":
+            return httpx.Response(200, json={"resourceType": "Bundle", "entry": [
+                {"resource": {"id": "c2", "secret": stored["/Client/c2"]}}]})
+        return httpx.Response(200, json={"id": "c1", "secret": stored["/Client/c1"], "grant_types": ["basic"]})
+
+    registry = SecretRegistry()
+    provisioner = Provisioner(HttpAgent(SuiteClient(1.0, transport=httpx.MockTransport(admin_api)), "http://s.test"),
+                              Credentials("root", fresh_secret()), "0123abcd", "/fhir", secret_registry=registry)
+    provisioner.register_client("c1", fresh_secret())
+    assert registry.redact(f'"secret": "{stored["/Client/c1"]}"') == f'"secret": "{REDACTED}"'
+    assert registry.shown_in(stored["/Client/c2"]) is False
+    provisioner.list("/Client")
+    assert registry.redact(stored["/Client/c2"]) == REDACTED
