@@ -1,8 +1,8 @@
 """The one redaction function every output goes through (DESIGN.md §5).
 
 Secrets are registered as soon as the suite knows them (options, freshly generated secrets, every
-credential it builds); `redact` then replaces each of their textual forms -- plain, JSON-escaped,
-URL-encoded, base64 -- any piece of FRAGMENT characters of one, and any Authorization value, wherever they
+credential it builds); `redact` then replaces each of their textual forms -- plain, JSON-escaped (once
+or twice), URL-encoded, base64 -- any piece of FRAGMENT characters of one, and any Authorization value, wherever they
 appear. `shown_in` finds the same things, for the checks that a server does not echo a secret.
 """
 
@@ -22,14 +22,21 @@ REDACTED = "[REDACTED]"
 _AUTH_HEADER = re.compile(r"""(?=[AaPp])((?i:(?:proxy-)?authorization)['"]?\s*[:=]\s*['"]?)[^'"\r\n,}]+""")
 
 
+def json_escaped(text: str) -> set[str]:
+    """text as it shows inside a JSON string: non-ASCII characters as \\u escapes or as they are."""
+    return {json.dumps(text, ensure_ascii=ascii_only)[1:-1] for ascii_only in (True, False)}
+
+
 def textual_forms(secret: str) -> set[str]:
     """Every way a secret may show up in text the suite prints or the server echoes: plain (and, for a
-    base64 token, without its padding), JSON-escaped, URL-encoded, base64 and base64url with and without
-    padding, hex."""
+    base64 token, without its padding), JSON-escaped once or twice (a JSON string inside a JSON string: a
+    secret with " or \\ in it then differs from its once-escaped form), URL-encoded, base64 and base64url
+    with and without padding, hex."""
     raw = secret.encode("utf-8", "surrogatepass")
     encoded = [base64.b64encode(raw).decode("ascii"), base64.urlsafe_b64encode(raw).decode("ascii")]
-    forms = {secret, secret.rstrip("="), json.dumps(secret)[1:-1], quote(secret, safe=""), quote_plus(secret),
-             raw.hex(), *encoded, *(form.rstrip("=") for form in encoded)}
+    escaped = json_escaped(secret)
+    forms = {secret, secret.rstrip("="), *escaped, *(twice for once in escaped for twice in json_escaped(once)),
+             quote(secret, safe=""), quote_plus(secret), raw.hex(), *encoded, *(form.rstrip("=") for form in encoded)}
     return {form for form in forms if form}
 
 

@@ -196,3 +196,19 @@ def test_every_secret_field_of_an_admin_answer_is_registered_as_it_arrives():
     assert registry.shown_in(stored["/Client/c2"]) is False
     provisioner.list("/Client")
     assert registry.redact(stored["/Client/c2"]) == REDACTED
+
+
+@pytest.mark.parametrize("secret", ['Q7"xK\\p2"Rm\\w9"Tz\\b4"Lq', 'é"ü\\ñ"ø\\å"ß\\ç"éü', '"\\"\\"\\x"\\"\\"y'])
+def test_a_secret_with_quotes_or_backslashes_echoed_in_a_json_string_inside_a_json_string_is_redacted(secret):
+    """A user-given secret with " or \\ in it: a server that puts an error body into a JSON string (a log line, a
+    nested diagnostics field) escapes its escapes, so no piece of the once-escaped form is left to find."""
+    once = json.dumps({"diagnostics": f"no client with secret {secret}"})
+    twice = json.dumps({"body": once})
+    assert json.dumps(secret)[1:-1] not in twice  # the once-escaped form alone would not find it
+    expected = json.dumps({"body": json.dumps({"diagnostics": f"no client with secret {REDACTED}"})})
+    for text, redacted in ((twice, expected), (json.dumps({"body": json.dumps({"d": secret}, ensure_ascii=False)},
+                                                            ensure_ascii=False), None)):
+        shown = registry_with(secret).redact(text)
+        assert secret not in shown and REDACTED in shown, shown
+        if redacted is not None:
+            assert shown == redacted
