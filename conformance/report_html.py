@@ -9,6 +9,7 @@ first would hide a secret containing &, < or > from the redactor).
 from __future__ import annotations
 
 import html
+import shlex
 from collections import defaultdict
 from string import Template
 from typing import Callable
@@ -162,16 +163,18 @@ and Authorization values replaced by [REDACTED].</p>
 
 
 def render_html(result: RunResult, facts: dict, redact: Callable[[str], str]) -> str:
-    page = _Page(result, redact)
+    page = _Page(result, redact, facts)
     return PAGE.substitute(
         title=html.escape(TITLE), css=CSS, verdict=page.verdict(), facts=page.facts(facts), counts=page.counts(),
         about=ABOUT, attention=page.attention(), features=page.features(), requirements=page.requirements())
 
 
 class _Page:
-    def __init__(self, result: RunResult, redact: Callable[[str], str]):
+    def __init__(self, result: RunResult, redact: Callable[[str], str], facts: dict):
         self.result = result
         self.redact = redact
+        self.rerun_options = facts.get("rerun_options", [])
+        self.rerun_secrets_from = facts.get("rerun_secrets_from", [])
         self.register = load_register()
         self.anchor = {record.nodeid: f"s{index}" for index, record in enumerate(result.records)}
 
@@ -342,13 +345,20 @@ class _Page:
             self._steps(record),
             self._verdict_details(record),
             self._exchanges(record),
-            f'<div class="rerun">Run it alone: <code>pytest "{self.t(record.nodeid)}"</code> · '
-            f"{self.t(_duration(record.duration))}</div>",
+            self._rerun(record),
         ]
         return (f'<details class="scenario {record.outcome}" id="{self.anchor[record.nodeid]}"{is_open}>'
                 f'<summary><span class="badge">{OUTCOME_LABELS[record.outcome]}</span>'
                 f'<span class="title">{self.t(record.title)}</span>{cause}</summary>'
                 f'<div class="body">{"".join(body)}</div></details>')
+
+    def _rerun(self, record: ScenarioRecord) -> str:
+        """The command that runs this scenario alone against the same server, as this run did; secrets only
+        from the environment, never on the command line."""
+        command = shlex.join(["python3", "-m", "pytest", record.nodeid, *self.rerun_options])
+        secrets = f" ({' and '.join(self.rerun_secrets_from)} set, as for this run)" if self.rerun_secrets_from else ""
+        return (f'<div class="rerun">Run it alone from the suite\'s folder{self.t(secrets)}: <code>{self.t(command)}</code>'
+                f" · {self.t(_duration(record.duration))}</div>")
 
     def _steps(self, record: ScenarioRecord) -> str:
         items = []

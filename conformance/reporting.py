@@ -24,12 +24,13 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from conformance import cleanup, outcomes
-from conformance.exchange import Exchange
+from conformance.exchange import Exchange, without_userinfo
 from conformance.outcomes import RunResult, ScenarioRecord, Step, WaiverError
-from conformance.plugin import (CLEANUP_LEFT_KEY, EMBEDDED_URLS_KEY, JOURNAL_KEY, REGISTRY_KEY, SETTINGS_KEY,
-                               server_under_test)
+from conformance.plugin import (CLEANUP_LEFT_KEY, EMBEDDED_FHIR_BASE, EMBEDDED_URLS_KEY, JOURNAL_KEY, REGISTRY_KEY,
+                               SETTINGS_KEY, server_under_test)
 from conformance.redaction import SecretRegistry
 from conformance.register import load_register
+from conformance.settings import Settings
 from conformance.verdicts import ConformanceFailure
 
 WAIVERS_KEY = pytest.StashKey[dict]()
@@ -339,7 +340,32 @@ def run_facts(config: pytest.Config) -> dict:
         "cleanup_left": (left := [redact(item) for item in config.stash.get(CLEANUP_LEFT_KEY, [])]),
         "cleanup_command": redact(cleanup.command_for(left, server)),
         "insecure": settings.insecure,
+        "rerun_options": [redact(option) for option in rerun_options(settings)],
+        "rerun_secrets_from": rerun_secrets_from(settings),
     }
+
+
+def rerun_options(settings: Settings) -> list[str]:
+    """The options that make `pytest <one scenario>` test what this run tested: the same server (without any
+    user:password@), FHIR base, provisioning, FHIR version, client ids and TLS or proxy settings, each only when
+    it is not the default. Never a secret: rerun_secrets_from names where those come from."""
+    chosen = [("--server-url", settings.server_url and without_userinfo(settings.server_url)),
+              ("--fhir-base", settings.fhir_base != EMBEDDED_FHIR_BASE and (settings.fhir_base or "/")),
+              ("--provisioning", settings.provisioning != "aidbox" and settings.provisioning),
+              ("--fhir-version", settings.fhir_version != "R4" and settings.fhir_version),
+              ("--admin-client-id", settings.server_url and settings.admin_client_id != "root" and settings.admin_client_id),
+              ("--client-id", not settings.provisions and settings.client_id),
+              ("--ca-bundle", settings.ca_bundle), ("--proxy", settings.proxy and without_userinfo(settings.proxy))]
+    options = [f"{option}={value}" for option, value in chosen if value]
+    return options + (["--insecure"] if settings.insecure else []) + (["--fail-on-should"] if settings.fail_on_should else [])
+
+
+def rerun_secrets_from(settings: Settings) -> list[str]:
+    """The environment variables a rerun takes its secrets from (none against the embedded server)."""
+    if not settings.server_url:
+        return []
+    named = ["CONFORMANCE_ADMIN_CLIENT_SECRET"] if settings.provisions or settings.admin_client_secret else []
+    return named + ([] if settings.provisions else ["CONFORMANCE_CLIENT_SECRET"])
 
 
 def _without_password(url: str) -> str:

@@ -149,3 +149,37 @@ def test_the_server_under_test_is_one_line_without_userinfo():
     assert server_under_test(embedded) == "the embedded reference server, started by the suite"
     assert server_under_test(embedded, ["http://127.0.0.1:41000"]) == (
         "the embedded reference server, started by the suite (http://127.0.0.1:41000)")
+
+
+def settings_with(**changed):
+    from conformance.settings import Settings
+
+    defaults = dict(server_url=None, fhir_base="/fhir", admin_client_id="root", admin_client_secret=None,
+                    provisioning="aidbox", client_id=None, client_secret=None, fhir_version="R4", fail_on_should=False,
+                    http_timeout=10.0, ca_bundle=None, insecure=False, proxy=None, keep_resources=False)
+    return Settings(**{**defaults, **changed})
+
+
+def test_run_it_alone_tests_the_same_server_as_the_run_without_a_secret_on_the_command_line(result, redact):
+    """Copied as it is, the command must test what the run tested: not the embedded server."""
+    from conformance.reporting import rerun_options, rerun_secrets_from
+
+    settings = settings_with(server_url="https://fhir.example.org:8443/base", fhir_base="/api", provisioning="none",
+                             fhir_version="R5", admin_client_secret=SECRET, client_id="my-client", client_secret=SECRET,
+                             proxy="http://proxy-user:proxy-pass@proxy.corp:3128")
+    options = rerun_options(settings)
+    assert options == ["--server-url=https://fhir.example.org:8443/base", "--fhir-base=/api", "--provisioning=none",
+                       "--fhir-version=R5", "--client-id=my-client", "--proxy=http://proxy.corp:3128"]
+    secrets_from = rerun_secrets_from(settings)
+    assert secrets_from == ["CONFORMANCE_ADMIN_CLIENT_SECRET", "CONFORMANCE_CLIENT_SECRET"]
+    page = render_html(result, {**FACTS, "rerun_options": options, "rerun_secrets_from": secrets_from}, redact)
+    assert ("Run it alone from the suite's folder (CONFORMANCE_ADMIN_CLIENT_SECRET and CONFORMANCE_CLIENT_SECRET set, "
+            "as for this run): <code>python3 -m pytest steps/test_credentials.py::test_wrong "
+            "--server-url=https://fhir.example.org:8443/base --fhir-base=/api --provisioning=none --fhir-version=R5 "
+            "--client-id=my-client --proxy=http://proxy.corp:3128</code>") in page
+    assert SECRET not in page and "proxy-pass" not in page
+
+    assert rerun_options(settings_with()) == [] and rerun_secrets_from(settings_with()) == []
+    assert rerun_options(settings_with(server_url="https://user:pw@h.test", admin_client_secret=SECRET)) == [
+        "--server-url=https://h.test"]
+    assert rerun_secrets_from(settings_with(server_url="https://h.test")) == ["CONFORMANCE_ADMIN_CLIENT_SECRET"]
