@@ -257,6 +257,7 @@ def _finish_record(item, record: ScenarioRecord, redact) -> None:
     admin = item.stash.get(ADMIN_EXCHANGES_KEY, [])
     journal = [(exchange, "client") for exchange in item.stash.get(JOURNAL_KEY, [])]
     journal += [(exchange, "administrator") for exchange in admin]
+    journal.sort(key=lambda sent: sent[0].sent_at)  # in the order they were sent
     shown = journal[:EXCHANGES_SHOWN]
     record.exchanges = [exchange_record(exchange, redact, actor) for exchange, actor in shown]
     if len(journal) > len(shown):
@@ -268,6 +269,7 @@ def exchange_record(exchange: Exchange, redact, actor: str = "client") -> dict:
     response = exchange.response
     return {
         "actor": actor,
+        "role": exchange.role,
         "method": exchange.method,
         "url": redact(exchange.url),
         "request_headers": [_header(name, value, redact) for name, value in exchange.request_headers.items()],

@@ -11,7 +11,7 @@ from typing import Callable
 
 import pytest
 
-from conformance.exchange import Exchange
+from conformance.exchange import UNDER_TEST, Exchange
 from conformance.redaction import SecretRegistry
 from conformance.register import requirement
 
@@ -84,9 +84,12 @@ class Verdict:
     notes: list[str] = field(default_factory=list)     # MAY behaviours not offered: information only
 
     def check(self, *checks: tuple) -> None:
-        """Run each (check, *args); all of them run, then every MUST violation fails the scenario at once."""
+        """Run each (check, *args); all of them run, then every MUST violation fails the scenario at once.
+        Each exchange a check is given is what the scenario judges: the reports label it the request under test."""
         failures: dict[str, str] = {}
         for check_function, *args in checks:
+            for exchange in (arg for arg in args if isinstance(arg, Exchange)):
+                exchange.role = UNDER_TEST
             try:
                 check_function(*args)
             except Violation as violation:

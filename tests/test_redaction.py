@@ -49,6 +49,29 @@ def test_authorization_values_are_redacted_even_unregistered():
         assert REDACTED in redacted, redacted
 
 
+@pytest.mark.parametrize("text, shown", [
+    ("authorization: Basic Zm9vOmJhcg==", "authorization: Basic [REDACTED]"),
+    ("Authorization: bAsIc\tZm9vOmJhcg==", "Authorization: bAsIc\t[REDACTED]"),
+    ('{"Authorization": "Digest username=x, response=abc"}', '{"Authorization": "Digest [REDACTED]"}'),
+    ("> authorization: Bearer abc.def.ghi", "> authorization: Bearer [REDACTED]"),
+    ("proxy-authorization=Negotiate YIIBhg", "proxy-authorization=Negotiate [REDACTED]"),
+    # malformed values: a quoted header, a scheme alone, trailing text, a second credential after a comma
+    ('authorization: "Basic Zm9vOmJhcg=="', 'authorization: "Basic [REDACTED]"'),
+    ("authorization: Basic", "authorization: Basic"),
+    ("authorization: Basic \n< 401 Unauthorized", "authorization: Basic \n< 401 Unauthorized"),
+    ("authorization: Basic Zm9vOmJhcg== extra", "authorization: Basic [REDACTED]"),
+    ("authorization: Basic Zm9v, Bearer YmFy", "authorization: Basic [REDACTED]"),
+    # a first word that is no scheme name may be the credential itself: all of it goes
+    ("authorization: Zm9vOmJhcg==", "authorization: [REDACTED]"),
+    ("authorization: Basic:Zm9vOmJhcg==", "authorization: [REDACTED]"),
+    ("authorization: Basic,Zm9vOmJhcg==", "authorization: [REDACTED]"),
+    ("authorization: BasicZm9vOmJhcg==", "authorization: [REDACTED]"),
+    ("authorization: s3cr3tBearer Zm9v", "authorization: [REDACTED]"),
+])
+def test_an_authorization_value_shows_its_scheme_name_and_nothing_after_it(text, shown):
+    assert SecretRegistry().redact(text) == shown
+
+
 def test_ordinary_text_is_left_alone():
     registry = registry_with(fresh_secret())
     text = "expected 401 Unauthorized; got 200"

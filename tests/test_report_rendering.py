@@ -183,3 +183,37 @@ def test_run_it_alone_tests_the_same_server_as_the_run_without_a_secret_on_the_c
     assert rerun_options(settings_with(server_url="https://user:pw@h.test", admin_client_secret=SECRET)) == [
         "--server-url=https://h.test"]
     assert rerun_secrets_from(settings_with(server_url="https://h.test")) == ["CONFORMANCE_ADMIN_CLIENT_SECRET"]
+
+
+def test_each_exchange_says_what_it_was_for_and_the_authorization_scheme_shows(redact):
+    """Both requests of a negative scenario carry credentials and may get 200: the labels tell the positive
+    control from the request under test; the scheme name shows, the credentials after it do not."""
+    from conformance.exchange import POSITIVE_CONTROL, UNDER_TEST
+
+    def exchange(role: str, actor: str = "client") -> dict:
+        return {"actor": actor, "role": role, "method": "GET", "url": "https://fhir.example.org/fhir/Observation",
+                "request_headers": [["authorization", redact(f"Basic {SECRET}")]], "request_body": "", "status": 200,
+                "reason": "OK", "response_headers": [], "response_body": "", "error": ""}
+
+    record = records()[0]
+    record.exchanges = [exchange("", "administrator"), exchange(POSITIVE_CONTROL), exchange(UNDER_TEST)]
+    page = render_html(RunResult([record], {}), FACTS, redact)
+    labels = re.findall(r'→ <span class="status-ok">200 OK</span>(.*?)</summary>', page)
+    assert labels == [' <span class="actor">by the administrator</span>',
+                      ' <span class="actor">positive control</span>',
+                      ' <span class="actor under-test">request under test</span>']
+    assert "authorization: Basic [REDACTED]" in page and SECRET not in page
+
+
+def test_a_verdict_labels_the_exchanges_it_judges_as_under_test():
+    import httpx
+
+    from conformance.checks import request_not_served
+    from conformance.exchange import POSITIVE_CONTROL, UNDER_TEST, Exchange
+    from conformance.verdicts import Verdict
+
+    request = httpx.Request("GET", "https://fhir.example.org/fhir/Observation")
+    control = Exchange("GET", str(request.url), {}, "", httpx.Response(200, request=request), role=POSITIVE_CONTROL)
+    attempt = Exchange("GET", str(request.url), {}, "", httpx.Response(401, request=request))
+    Verdict(SecretRegistry(), False).check((request_not_served, attempt))
+    assert (control.role, attempt.role) == (POSITIVE_CONTROL, UNDER_TEST)
