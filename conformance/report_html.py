@@ -15,11 +15,16 @@ from string import Template
 from typing import Callable
 
 from conformance.exchange import UNDER_TEST
-from conformance.outcomes import (FAIL, OUTCOME_LABELS, OUTCOMES, PASS, SKIP, WAIVED, WARN, Finding, RunResult,
-                                  ScenarioRecord)
+from conformance.outcomes import (FAIL, NOT_APPLICABLE, NOT_CHECKED, NOT_OFFERED, OUTCOME_LABELS, OUTCOMES, PASS, SKIP,
+                                  WAIVED, WARN, Finding, RunResult, ScenarioRecord)
 from conformance.register import Requirement, load_register
 
 TITLE = "Client-secret (HTTP Basic) authentication on a FHIR server: conformance report"
+
+# What a scenario found of a requirement, and a requirement's verdict in the run: (css class, label), worst first.
+STATUS_LABELS = {WAIVED: ("waived", "waived"), FAIL: ("fail", "broken"), WARN: ("warn", "not met"),
+                 NOT_OFFERED: ("skip", "not offered"), PASS: ("pass", "met"), NOT_APPLICABLE: ("na", "not applicable"),
+                 NOT_CHECKED: ("na", "not checked")}
 
 PAGE = Template("""<!DOCTYPE html>
 <html lang="en">
@@ -90,6 +95,10 @@ table { border-collapse: collapse; width: 100%; margin: 8px 0 16px; font-size: 1
 th, td { text-align: left; vertical-align: top; padding: 6px 8px; border-bottom: 1px solid #eaecf0; }
 th { background: #f9fafb; font-weight: 600; }
 td.req-cell { white-space: nowrap; } td.req-cell .src { white-space: normal; color: var(--muted); font-size: 12px; }
+.found { margin: 2px 0; } .found .badge { min-width: 0; }
+small.found-pass { color: var(--pass); } small.found-fail { color: var(--fail); font-weight: 700; }
+small.found-warn { color: var(--warn); } small.found-waived { color: var(--waived); }
+small.found-skip, small.found-na { color: var(--muted); }
 ul.seen-in { margin: 0; padding-left: 18px; } ul.seen-in li { margin-bottom: 4px; }
 .seen { color: #344054; font-size: 13px; }
 .about { color: #344054; background:#f9fafb; border:1px solid #eaecf0; border-radius: 8px; padding: 4px 16px; }
@@ -346,7 +355,7 @@ class _Page:
         is_open = " open" if record.outcome in (FAIL, WARN) else ""
         cause = f'<span class="cause">{self.t(record.cause)}</span>' if record.cause else ""
         body = [
-            '<div class="reqs">Checks: ' + (" ".join(f'<span class="req">{self._req(rid)}</span>'
+            '<div class="reqs">Checks: ' + (" ".join(f'<span class="req">{self._req(rid)} {self._found(record, rid)}</span>'
                                                      for rid in record.requirement_ids) or "<i>no requirement</i>")
             + "</div>",
             self._steps(record),
@@ -366,6 +375,11 @@ class _Page:
         secrets = f" ({' and '.join(self.rerun_secrets_from)} set, as for this run)" if self.rerun_secrets_from else ""
         return (f'<div class="rerun">Run it alone from the suite\'s folder{self.t(secrets)}: <code>{self.t(command)}</code>'
                 f" · {self.t(_duration(record.duration))}</div>")
+
+    def _found(self, record: ScenarioRecord, rid: str) -> str:
+        """What this scenario found of one requirement it cites, as a small label."""
+        css, label = STATUS_LABELS[record.requirement_status(rid)]
+        return f'<small class="found-{css}">{label}</small>'
 
     def _steps(self, record: ScenarioRecord) -> str:
         items = []
@@ -393,6 +407,9 @@ class _Page:
             out.append(self._finding(finding, "waived" if finding.requirement_id in waived else "warn"))
         for finding in record.note_findings():
             out.append(self._finding(finding, "note"))
+        for rid, reason in record.not_applicable.items():
+            if record.requirement_status(rid) == NOT_APPLICABLE:
+                out.append(f'<div class="reason"><b>Not applicable here:</b> {self._req(rid)}: {self.t(reason)}</div>')
         if record.outcome == SKIP or (record.skip_reason and record.outcome != PASS):
             out.append(f'<div class="reason"><b>Skipped:</b> {self.t(record.skip_reason or record.cause)}</div>')
         for rid in record.waived_ids:
@@ -450,23 +467,34 @@ class _Page:
     # --- requirements ----------------------------------------------------------------------------
 
     def requirements(self) -> str:
-        labels = {PASS: ("pass", "met"), FAIL: ("fail", "broken"), WARN: ("warn", "not met"),
-                  WAIVED: ("waived", "waived"), "not offered": ("skip", "not offered"),
-                  "not checked": ("na", "not checked")}
         rows = []
         for row in self.result.requirement_summary():
             requirement: Requirement = row["requirement"]
-            css, label = labels[row["verdict"]]
-            scenarios = ", ".join(self._scenario_link(record, short=True) for record in row["scenarios"]) or "—"
+            css, label = STATUS_LABELS[row["verdict"]]
+            scenarios = self._scenarios_by_status(row["scenarios"]) or "—"
             rows.append(f'<tr><td class="mono req-cell"><a href="{self._url(requirement)}">{self.doc(requirement.id)}</a></td>'
                         f'<td><span class="level {self.doc(requirement.level)}">{self.doc(requirement.level)}</span></td>'
                         f'<td><span class="badge {css}">{label}</span></td>'
                         f"<td>{self.doc(requirement.source)}<br><small>{self.doc(_shorten(requirement.text, 320))}</small></td>"
                         f"<td>{scenarios}</td></tr>")
         return ('<section id="requirements"><h2>Requirements</h2><p>Every requirement of the register, its '
-                'level in its source, and its verdict in this run. <i>Not checked</i>: no scenario citing it ran '
-                'to the end (skipped, not selected, or stopped by another failure).</p><table><tr><th>Requirement</th><th>Level</th>'
-                "<th>Verdict</th><th>Source and text</th><th>Scenarios</th></tr>" + "".join(rows) + "</table></section>")
+                'level in its source, and its verdict in this run, with what each scenario citing it found. '
+                '<i>Met</i>: a check judged it and found it met in at least one scenario, and no scenario broke it. '
+                '<i>Not applicable</i>: every check of it found nothing to judge (no 401 to look for a challenge in, '
+                'no Basic challenge to look for a realm in, no match to look at). <i>Not checked</i>: no check of it '
+                'ran (the scenario was skipped or not selected, or an earlier step failed).</p><table><tr>'
+                "<th>Requirement</th><th>Level</th><th>Verdict</th><th>Source and text</th><th>Scenarios</th></tr>"
+                + "".join(rows) + "</table></section>")
+
+    def _scenarios_by_status(self, scenarios: list[tuple[ScenarioRecord, str]]) -> str:
+        """The scenarios behind a requirement, grouped by what each found of it, worst first."""
+        groups: dict[str, list[ScenarioRecord]] = {status: [] for status in STATUS_LABELS}
+        for record, status in scenarios:
+            groups[status].append(record)
+        return "".join(f'<div class="found"><span class="badge {STATUS_LABELS[status][0]}">{STATUS_LABELS[status][1]}'
+                       f"</span> in {len(records)}: "
+                       + ", ".join(self._scenario_link(record, short=True) for record in records) + "</div>"
+                       for status, records in groups.items() if records)
 
     # --- small pieces ----------------------------------------------------------------------------
 

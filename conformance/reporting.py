@@ -27,7 +27,7 @@ from conformance import cleanup, outcomes
 from conformance.exchange import Exchange, without_userinfo
 from conformance.outcomes import RunResult, ScenarioRecord, Step, WaiverError
 from conformance.plugin import (CLEANUP_LEFT_KEY, EMBEDDED_FHIR_BASE, EMBEDDED_URLS_KEY, JOURNAL_KEY, REGISTRY_KEY,
-                               SETTINGS_KEY, server_under_test)
+                               SETTINGS_KEY, VERDICT_KEY, server_under_test)
 from conformance.redaction import SecretRegistry
 from conformance.register import load_register
 from conformance.settings import Settings
@@ -254,6 +254,9 @@ def _finish_record(item, record: ScenarioRecord, redact) -> None:
         step.status = "skipped" if status == "started" else status
     record.warnings = [redact(str(value)) for name, value in item.user_properties if name == "should-warning"]
     record.notes = [redact(str(value)) for name, value in item.user_properties if name == "may-note"]
+    if (verdict := item.stash.get(VERDICT_KEY, None)) is not None:
+        record.held_ids = sorted(verdict.held)
+        record.not_applicable = {rid: redact(reason) for rid, reason in verdict.not_applicable.items()}
     admin = item.stash.get(ADMIN_EXCHANGES_KEY, [])
     journal = [(exchange, "client") for exchange in item.stash.get(JOURNAL_KEY, [])]
     journal += [(exchange, "administrator") for exchange in admin]
