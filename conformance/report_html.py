@@ -200,9 +200,10 @@ class _Page:
 
     @staticmethod
     def doc(value) -> str:
-        """Text of the requirement register (features/requirements.csv): repository content, not output of the
-        run, so it holds none of the run's secrets; only escaped. (The redactor's Authorization rule would
-        blank the register's own quote of the seed, 'authorization: "Basic <base64(id:secret)>"'.)"""
+        """Text the repository wrote, not the run: the requirement register (features/requirements.csv) and the
+        Gherkin of features/ (feature, rule and scenario names and descriptions, steps). It holds none of the
+        run's secrets, so it is only escaped: the redactor's Authorization rule would blank the seed's own
+        'Authorization: Basic base64(client-id:secret)'."""
         return html.escape(str(value))
 
     # --- the top ---------------------------------------------------------------------------------
@@ -335,16 +336,16 @@ class _Page:
             counts = {outcome: sum(r.outcome == outcome for r in records) for outcome in OUTCOMES}
             tally = " ".join(f'<span class="badge {o}">{counts[o]} {OUTCOME_LABELS[o]}</span>'
                              for o in OUTCOMES if counts[o])
-            out.append(f'<article class="feature"><h3>Feature: {self.t(first.feature)}</h3>'
-                       f'<p class="desc">{self.t(first.feature_description)}</p><p>{tally}</p>')
+            out.append(f'<article class="feature"><h3>Feature: {self.doc(first.feature)}</h3>'
+                       f'<p class="desc">{self.doc(first.feature_description)}</p><p>{tally}</p>')
             rules: dict[str, list[ScenarioRecord]] = {}
             for record in records:
                 rules.setdefault(record.rule, []).append(record)
             for rule, rule_records in rules.items():
                 if rule:
-                    out.append(f'<section class="rule"><h4>Rule: {self.t(rule)}</h4>')
+                    out.append(f'<section class="rule"><h4>Rule: {self.doc(rule)}</h4>')
                     if rule_records[0].rule_description:
-                        out.append(f'<p class="desc">{self.t(rule_records[0].rule_description)}</p>')
+                        out.append(f'<p class="desc">{self.doc(rule_records[0].rule_description)}</p>')
                 out += [self.scenario(record) for record in rule_records]
                 if rule:
                     out.append("</section>")
@@ -365,7 +366,7 @@ class _Page:
         ]
         return (f'<details class="scenario {record.outcome}" id="{self.anchor[record.nodeid]}"{is_open}>'
                 f'<summary><span class="badge">{OUTCOME_LABELS[record.outcome]}</span>'
-                f'<span class="title">{self.t(record.title)}</span>{cause}</summary>'
+                f'<span class="title">{self.doc(record.title)}</span>{cause}</summary>'
                 f'<div class="body">{"".join(body)}</div></details>')
 
     def _rerun(self, record: ScenarioRecord) -> str:
@@ -386,8 +387,8 @@ class _Page:
         for step in record.steps:
             status = step.status.replace(" ", "")
             background = '<span class="bg">(background)</span>' if step.background else ""
-            items.append(f'<li class="{status}" title="{self.t(step.status)}"><span class="kw">{self.t(step.keyword)}</span> '
-                         f"{self.t(step.name)}{background}</li>")
+            items.append(f'<li class="{status}" title="{self.t(step.status)}"><span class="kw">{self.doc(step.keyword)}</span> '
+                         f"{self.doc(step.name)}{background}</li>")
         return f'<ol class="steps">{"".join(items)}</ol>'
 
     def _verdict_details(self, record: ScenarioRecord) -> str:
@@ -528,7 +529,7 @@ class _Page:
 
     def _scenario_link(self, record: ScenarioRecord, short: bool = False) -> str:
         label = record.title if short else f"{record.feature} › {record.title}"
-        return f'<a href="#{self.anchor[record.nodeid]}">{self.t(label)}</a>'
+        return f'<a href="#{self.anchor[record.nodeid]}">{self.doc(label)}</a>'
 
 
 def _shorten(text: str, limit: int) -> str:

@@ -217,3 +217,16 @@ def test_a_verdict_labels_the_exchanges_it_judges_as_under_test():
     attempt = Exchange("GET", str(request.url), {}, "", httpx.Response(401, request=request))
     Verdict(SecretRegistry(), False).check((request_not_served, attempt))
     assert (control.role, attempt.role) == (POSITIVE_CONTROL, UNDER_TEST)
+
+
+def test_the_repositorys_gherkin_is_shown_as_written_only_escaped(redact):
+    """Feature, rule and scenario text come from features/, not from the run: the seed's own
+    'Authorization: Basic base64(client-id:secret)' must read as written, not as '[REDACTED]'."""
+    record = records()[0]
+    record.feature_description = 'Step 3: with "Authorization: Basic base64(client-id:secret)" the client <searches>'
+    record.rule_description = "authorization: Bearer token & more"
+    record.steps[1].name = "the client sends Authorization: Basic with nothing after it"
+    page = render_html(RunResult([record], {}), FACTS, redact)
+    assert "Step 3: with &quot;Authorization: Basic base64(client-id:secret)&quot; the client &lt;searches&gt;" in page
+    assert "authorization: Bearer token &amp; more" in page
+    assert "the client sends Authorization: Basic with nothing after it" in page
