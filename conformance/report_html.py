@@ -408,9 +408,13 @@ class _Page:
             out.append(self._finding(finding, "waived" if finding.requirement_id in waived else "warn"))
         for finding in record.note_findings():
             out.append(self._finding(finding, "note"))
+        by_reason: dict[str, list[str]] = {}
         for rid, reason in record.not_applicable.items():
             if record.requirement_status(rid) == NOT_APPLICABLE:
-                out.append(f'<div class="reason"><b>Not applicable here:</b> {self._req(rid)}: {self.t(reason)}</div>')
+                by_reason.setdefault(reason, []).append(self._req(rid))
+        if by_reason:
+            out.append('<div class="reason"><b>Not applicable here</b> (nothing to judge): '
+                       + "; ".join(f"{' '.join(rids)}: {self.t(reason)}" for reason, rids in by_reason.items()) + "</div>")
         if record.outcome == SKIP or (record.skip_reason and record.outcome != PASS):
             out.append(f'<div class="reason"><b>Skipped:</b> {self.t(record.skip_reason or record.cause)}</div>')
         for rid in record.waived_ids:
@@ -426,7 +430,7 @@ class _Page:
             rows.append(("Request", finding.request + (f"  →  {finding.response}" if finding.response else "")))
         dl = "".join(f"<dt>{name}</dt><dd>{self.t(value)}</dd>" for name, value in rows if value)
         return (f'<div class="finding {kind}"><div class="head">{heading}: {self._req(finding.requirement_id)}</div>'
-                f'<div>{self.doc(self._text(finding.requirement_id))}</div><dl>{dl}</dl></div>')
+                f'<div>{self._text(finding.requirement_id)}</div><dl>{dl}</dl></div>')
 
     def _exchanges(self, record: ScenarioRecord) -> str:
         if not record.exchanges:
@@ -473,10 +477,11 @@ class _Page:
             requirement: Requirement = row["requirement"]
             css, label = STATUS_LABELS[row["verdict"]]
             scenarios = self._scenarios_by_status(row["scenarios"]) or "—"
-            rows.append(f'<tr><td class="mono req-cell"><a href="{self._url(requirement)}">{self.doc(requirement.id)}</a></td>'
+            rows.append(f'<tr id="req-{self.doc(requirement.id)}"><td class="mono req-cell">'
+                        f'<a href="{self._url(requirement)}">{self.doc(requirement.id)}</a></td>'
                         f'<td><span class="level {self.doc(requirement.level)}">{self.doc(requirement.level)}</span></td>'
                         f'<td><span class="badge {css}">{label}</span></td>'
-                        f"<td>{self.doc(requirement.source)}<br><small>{self.doc(_shorten(requirement.text, 320))}</small></td>"
+                        f"<td>{self.doc(requirement.source)}<br><small>{self.doc(requirement.text)}</small></td>"
                         f"<td>{scenarios}</td></tr>")
         return ('<section id="requirements"><h2>Requirements</h2><p>Every requirement of the register, its '
                 'level in its source, and its verdict in this run, with what each scenario citing it found. '
@@ -484,7 +489,7 @@ class _Page:
                 '<i>Not applicable</i>: every check of it found nothing to judge (no 401 to look for a challenge in, '
                 'no Basic challenge to look for a realm in, no match to look at). <i>Not checked</i>: no check of it '
                 'ran (the scenario was skipped or not selected, or an earlier step failed).</p><table><tr>'
-                "<th>Requirement</th><th>Level</th><th>Verdict</th><th>Source and text</th><th>Scenarios</th></tr>"
+                '<th>Requirement</th><th>Level</th><th>Verdict</th><th style="width:40%">Source and text</th><th>Scenarios</th></tr>'
                 + "".join(rows) + "</table></section>")
 
     def _scenarios_by_status(self, scenarios: list[tuple[ScenarioRecord, str]]) -> str:
@@ -512,8 +517,14 @@ class _Page:
         return requirement.level if requirement else "?"
 
     def _text(self, rid: str) -> str:
+        """A requirement's source and the start of its text, in HTML, linked to its full text in the
+        requirements table at the end (the same text under every scenario that broke it would be long)."""
         requirement = self.register.get(rid)
-        return f"{requirement.source}: {_shorten(requirement.text, 400)}" if requirement else ""
+        if requirement is None:
+            return ""
+        short = _shorten(requirement.text, QUOTE_SHOWN)
+        more = f' <a href="#req-{self.doc(rid)}">full text</a>' if short != requirement.text else ""
+        return f"{self.doc(requirement.source)}: {self.doc(short)}{more}"
 
     def _url(self, requirement: Requirement) -> str:
         url = requirement.url if requirement.url.startswith(("https://", "http://")) else "#"
@@ -532,8 +543,17 @@ class _Page:
         return f'<a href="#{self.anchor[record.nodeid]}">{self.doc(label)}</a>'
 
 
+QUOTE_SHOWN = 160  # characters of a requirement's text under each scenario; the requirements table has all of it
+
+
 def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    """text in at most `limit` characters, cut after a whole word (a word longer than that is cut)."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    if not text[limit - 1].isspace() and " " in cut:
+        cut = cut.rsplit(None, 1)[0]  # the word the limit falls in goes whole
+    return cut.rstrip(" ,;:.…") + "…"
 
 
 def _duration(seconds: float) -> str:

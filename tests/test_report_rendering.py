@@ -230,3 +230,25 @@ def test_the_repositorys_gherkin_is_shown_as_written_only_escaped(redact):
     assert "Step 3: with &quot;Authorization: Basic base64(client-id:secret)&quot; the client &lt;searches&gt;" in page
     assert "authorization: Bearer token &amp; more" in page
     assert "the client sends Authorization: Basic with nothing after it" in page
+
+
+def test_a_requirement_is_quoted_in_full_once_and_shortened_at_a_word_under_each_scenario(result, redact):
+    from conformance.report_html import QUOTE_SHOWN, _shorten
+
+    assert _shorten("The server will service the request only if it can validate", 40) == "The server will service the request…"
+    assert _shorten("aaa bbb, ccc", 9) == "aaa bbb…" and _shorten("abcdefghijklmnop", 8) == "abcdefg…"
+    assert _shorten("short", 9) == "short"
+    text = load_register()[MUST_ID].text
+    assert len(text) > QUOTE_SHOWN
+    page = render_html(result, FACTS, redact)
+    quoted, shown = html_escape(text), re.sub(r' title="[^"]*"', "", page)  # what shows without hovering
+    assert shown.count(quoted) == 1 and shown.index(quoted) > shown.index('id="requirements"')  # in the table only
+    assert f'<tr id="req-{MUST_ID}">' in page and f'<a href="#req-{MUST_ID}">full text</a>' in page
+    short = html_escape(_shorten(text, QUOTE_SHOWN))
+    assert short in page and text.startswith(_shorten(text, QUOTE_SHOWN)[:-1])
+
+
+def html_escape(text: str) -> str:
+    import html
+
+    return html.escape(text)
