@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlsplit
 from conformance.exchange import Exchange
 from conformance.fhir import model_errors, schema_errors
 from conformance.redaction import FRAGMENT, SecretRegistry
-from conformance.verdicts import Violation, check
+from conformance.verdicts import NotApplicable, Violation, check
 
 FHIR_JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
 
@@ -144,9 +144,11 @@ def bundle_is_searchset(bundle: dict) -> None:
 
 
 @check("FHIR-SEARCH-COUNT")
-def page_within_count(bundle: dict, count: int) -> None:
+def page_within_count(bundle: dict, count: int) -> NotApplicable | None:
     """FHIR R4 search §_count: no more matches in one page than _count asked for."""
     matches = len(_match_entries(bundle))
+    if not matches:
+        return NotApplicable("the page has no match to count")
     if matches > count:
         raise Violation(f"at most {count} matches in the page (_count={count})", f"{matches}")
 
@@ -170,9 +172,11 @@ def _filter_broken(bundle_or_none, parameter: str, expected: str, actual: str) -
 
 
 @check("SEED-SEARCH-CODE")
-def matches_carry_code(bundle: dict, resource_type: str, system: str | None, code: str) -> None:
+def matches_carry_code(bundle: dict, resource_type: str, system: str | None, code: str) -> NotApplicable | None:
     """Seed Step 3: every match of code=4548-4 is an Observation carrying that code. A bare code matches
     "irrespective of the value of the system" (FHIR R4 search §token), so system None accepts any."""
+    if not _match_entries(bundle):
+        return NotApplicable("the answer has no match to look at")
     wrong = []
     for entry in _match_entries(bundle):
         resource = entry.get("resource") if isinstance(entry.get("resource"), dict) else {}
@@ -188,9 +192,11 @@ def matches_carry_code(bundle: dict, resource_type: str, system: str | None, cod
 
 
 @check("FHIR-SEARCH-MODE")
-def entries_have_match_mode(bundle: dict) -> None:
+def entries_have_match_mode(bundle: dict) -> NotApplicable | None:
     """FHIR R4 search: each entry says why it is there; matches carry search.mode = match. An OperationOutcome
     entry is marked "outcome" instead (FHIR R4 http §search: it "SHALL be marked" so)."""
+    if not _entries(bundle):
+        return NotApplicable("the answer has no entry to look at")
     def marked_right(entry) -> bool:
         resource = entry.get("resource") if isinstance(entry, dict) else None
         is_outcome = isinstance(resource, dict) and resource.get("resourceType") == "OperationOutcome"
@@ -223,10 +229,12 @@ def _full_url_problem(entry) -> str | None:
 
 
 @check("FHIR-BUNDLE-FULLURL")
-def entries_have_absolute_full_url(bundle: dict) -> None:
+def entries_have_absolute_full_url(bundle: dict) -> NotApplicable | None:
     """FHIR R4 Bundle: entry.fullUrl is an absolute URL (or a URN); a RESTful one ends with the resource's
     type and id (a version-specific /_history/v after them is still that resource). An outcome entry is
     exempt: "results from operations might involve resources that are not identified"."""
+    if not any(_search_mode(entry) != "outcome" for entry in _entries(bundle)):
+        return NotApplicable("the answer has no entry to look at")
     wrong = [f"entry {index}: {problem}" for index, entry in enumerate(_entries(bundle))
              if _search_mode(entry) != "outcome" and (problem := _full_url_problem(entry))]
     if wrong:
@@ -234,9 +242,11 @@ def entries_have_absolute_full_url(bundle: dict) -> None:
 
 
 @check("FHIR-BUNDLE-FULLURL-BASE")
-def full_urls_under_fhir_base(bundle: dict, fhir_base_url: str) -> None:
+def full_urls_under_fhir_base(bundle: dict, fhir_base_url: str) -> NotApplicable | None:
     """FHIR R4 http §search: matches MAY live on another server than the one searched. Noted, never failed:
     a reader of the report learns the entries' fullUrls are not under the FHIR base searched."""
+    if not _match_entries(bundle):
+        return NotApplicable("the answer has no match to look at")
     outside = [e.get("fullUrl") for e in _match_entries(bundle)
                if isinstance(e.get("fullUrl"), str) and not e["fullUrl"].startswith(fhir_base_url + "/")]
     if outside:
@@ -325,16 +335,20 @@ def each_match_found_once(found: list[str], expected: set[str]) -> None:
 
 
 @check("FHIR-SEARCH-REFERENCE")
-def only_that_patients_matches(found: list[str], other_patients: set[str], first_page: dict | None) -> None:
+def only_that_patients_matches(found: list[str], other_patients: set[str], first_page: dict | None) -> NotApplicable | None:
     """FHIR R4 search §reference: subject=Patient/x restricts matches to that patient."""
+    if not found:
+        return NotApplicable("the search found nothing to look at")
     strays = sorted(set(found) & other_patients)
     if strays:
         raise _filter_broken(first_page, "subject", "only the patient's own Observations", f"another patient's {strays}")
 
 
 @check("SEED-SEARCH-CODE")
-def only_coded_matches(found: list[str], other_codes: set[str], first_page: dict | None) -> None:
+def only_coded_matches(found: list[str], other_codes: set[str], first_page: dict | None) -> NotApplicable | None:
     """Seed Step 3: the code filter excludes Observations with other codes."""
+    if not found:
+        return NotApplicable("the search found nothing to look at")
     strays = sorted(set(found) & other_codes)
     if strays:
         raise _filter_broken(first_page, "code", "only Observations coded 4548-4", f"also {strays}")
@@ -411,6 +425,7 @@ def refused_as_unauthenticated(exchange: Exchange) -> None:
         raise Violation("401 Unauthorized", _status(exchange), exchange=exchange)
 
 
+_NO_401 = NotApplicable("the answer is not a 401, which alone carries a challenge")
 _CHALLENGE_SCHEME = re.compile(r"(?:^|,)\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?=\s|$|,)")
 _QUOTED_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')  # RFC 9110 §5.6.4
 
@@ -430,9 +445,11 @@ def challenge_schemes(header_values: list[str]) -> list[str]:
 
 
 @check("RFC9110-11.6.1")
-def challenges_at_all(exchange: Exchange) -> None:
+def challenges_at_all(exchange: Exchange) -> NotApplicable | None:
     """RFC 9110 §11.6.1: a server generating a 401 MUST send WWW-Authenticate with at least one challenge."""
-    if exchange.status == 401 and not challenge_schemes(exchange.response.headers.get_list("www-authenticate")):
+    if exchange.status != 401:
+        return _NO_401
+    if not challenge_schemes(exchange.response.headers.get_list("www-authenticate")):
         raise Violation("WWW-Authenticate with at least one challenge", "no challenge", exchange=exchange)
 
 
@@ -444,12 +461,12 @@ def _request_scheme(exchange: Exchange) -> str | None:
 
 
 @check("RFC9110-11.4-CHALLENGE")
-def challenges_basic(exchange: Exchange) -> None:
+def challenges_basic(exchange: Exchange) -> NotApplicable | None:
     """RFC 9110 §11.4: the 401's challenge is one applicable to the resource -- for this API, Basic; or the scheme
     the request itself used, where the server offers that too (a Bearer challenge to a Bearer request, RFC 6750
     §3)."""
     if exchange.status != 401:
-        return
+        return _NO_401
     values = exchange.response.headers.get_list("www-authenticate")
     offered = challenge_schemes(values)
     if "basic" not in offered and _request_scheme(exchange) not in offered:
@@ -475,11 +492,11 @@ def forbidden_hidden_as_not_found(exchange: Exchange) -> None:
 
 
 @check("FHIR-OO-ON-ERROR")
-def refusal_is_operation_outcome(exchange: Exchange) -> None:
+def refusal_is_operation_outcome(exchange: Exchange) -> NotApplicable | None:
     """FHIR R4 http: an error answer carries an OperationOutcome, with a FHIR or JSON content type.
     A request that was served is not an error answer: the refusal checks say what is wrong with that."""
     if exchange.response is None or exchange.status < 400:
-        return
+        return NotApplicable(f"no error answer to look at ({_status(exchange)})")
     body = exchange.json()
     if _media_type(exchange) not in FHIR_JSON_TYPES or body is None:
         raise Violation("an OperationOutcome (FHIR JSON)", f"content type {exchange.header('content-type')!r}",
@@ -496,11 +513,13 @@ def _sent_credentials(exchange: Exchange) -> list[str]:
 
 
 @check("NO-SECRET-IN-RESPONSE")
-def secret_not_echoed(exchange: Exchange, secrets: Iterable[str]) -> None:
+def secret_not_echoed(exchange: Exchange, secrets: Iterable[str]) -> NotApplicable | None:
     """No response repeats the secret that was sent (or the client's real one), or the credentials the
     Authorization header carried, in its status line, headers or body -- whole, or a piece of FRAGMENT
     characters or more (a server quoting the start of a secret it was given shows part of the real one
     when the secret sent was the real one with a character more or less)."""
+    if exchange.response is None:
+        return NotApplicable(f"no answer to look at ({_status(exchange)})")
     if _contains_any(exchange, [*secrets, *_sent_credentials(exchange)]):
         raise Violation("no trace of the secret in the response",
                         f"the secret, or a piece of {FRAGMENT} or more characters of it, in the response", exchange=exchange)
@@ -525,13 +544,13 @@ def _resources_within(body) -> list[str]:
 
 
 @check("NO-DATA-IN-REFUSAL")
-def refusal_carries_no_data(exchange: Exchange, resource_ids: Iterable[str]) -> None:
+def refusal_carries_no_data(exchange: Exchange, resource_ids: Iterable[str]) -> NotApplicable | None:
     """RFC 9110 §15.5.2/§15.5.4: a refused request was not applied, so its answer carries no resource data --
     no resource at any depth, no id of what the search found (but one the request's own URL named: a refusal may
     quote what was asked for). An answer that served the request is not a refusal: the check of why it must
     not be served reports it, at its own level."""
-    if exchange.status is not None and 200 <= exchange.status < 300:
-        return
+    if exchange.status is None or 200 <= exchange.status < 300:
+        return NotApplicable(f"no refusal to look at ({_status(exchange)})")
     leaks = _resources_within(exchange.json())
     leaks += [f"id {rid}" for rid in resource_ids if rid and rid in exchange.text and rid not in exchange.url]
     if leaks:
@@ -539,9 +558,11 @@ def refusal_carries_no_data(exchange: Exchange, resource_ids: Iterable[str]) -> 
 
 
 @check("FHIR-SEARCH-FAILURE-4XX")
-def search_failed_with_client_error(exchange: Exchange) -> None:
+def search_failed_with_client_error(exchange: Exchange) -> NotApplicable | None:
     """FHIR R4 http §search: a search that cannot be executed answers 4xx or 5xx -- not a redirect to a
     login page, which an API client cannot follow."""
+    if exchange.status is None or 200 <= exchange.status < 300:
+        return NotApplicable(f"the search was not refused ({_status(exchange)})")
     if exchange.status is not None and exchange.status < 400 and not 200 <= exchange.status < 300:
         raise Violation("a 4xx refusal", _status(exchange), exchange=exchange)
 
@@ -564,11 +585,14 @@ _REALM_PARAMETER = re.compile(r"(?:^|[\s,])realm\s*=", re.IGNORECASE)
 
 
 @check("RFC7617-2-REALM")
-def basic_challenge_has_realm(exchange: Exchange) -> None:
+def basic_challenge_has_realm(exchange: Exchange) -> NotApplicable | None:
     """RFC 7617 §2: the Basic scheme's realm parameter is REQUIRED."""
     if exchange.status != 401:
-        return
-    missing = [challenge for challenge in _basic_challenges(exchange) if not _REALM_PARAMETER.search(challenge[5:])]
+        return _NO_401
+    challenges = _basic_challenges(exchange)
+    if not challenges:
+        return NotApplicable("the 401 carries no Basic challenge to look for a realm in")
+    missing = [challenge for challenge in challenges if not _REALM_PARAMETER.search(challenge[5:])]
     if missing:
         raise Violation('a Basic challenge with realm="..."', repr(missing), exchange=exchange)
 

@@ -25,6 +25,11 @@ UNANSWERED_IN_A_ROW = 3     # after this many requests in a row time out, the su
 THROTTLE_WAIT_LIMIT_S = 5
 THROTTLE_RETRIES = 3
 
+# What an exchange was for, as the reports label it: the one a Then step judged, and the controls before it.
+UNDER_TEST = "request under test"
+POSITIVE_CONTROL = "positive control"  # the same request with the right credentials, which must succeed first
+NEGATIVE_CONTROL = "negative control"  # a wrong secret, which must be refused before acceptance proves anything
+
 
 @dataclass
 class Exchange:
@@ -36,6 +41,8 @@ class Exchange:
     request_body: str = field(repr=False)
     response: httpx.Response | None = field(repr=False)
     error: str | None = None
+    role: str = ""  # UNDER_TEST, POSITIVE_CONTROL, NEGATIVE_CONTROL, or "" where the suite names none
+    sent_at: float = field(default_factory=time.monotonic, repr=False)  # orders the client's and the admin's
 
     @property
     def status(self) -> int | None:

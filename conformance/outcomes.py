@@ -22,6 +22,8 @@ from pathlib import Path
 from conformance.register import load_register
 
 PASS, FAIL, WARN, SKIP, WAIVED = "pass", "fail", "warn", "skip", "waived"
+# What a scenario found of one requirement it checks, besides PASS (met), FAIL, WARN and WAIVED.
+NOT_OFFERED, NOT_APPLICABLE, NOT_CHECKED = "not offered", "not applicable", "not checked"
 OUTCOMES = (FAIL, WARN, WAIVED, SKIP, PASS)  # worst first; the order reports list them in
 OUTCOME_LABELS = {PASS: "passed", FAIL: "failed", WARN: "warning", SKIP: "skipped", WAIVED: "waived"}
 
@@ -185,6 +187,8 @@ class ScenarioRecord:
     skip_reason: str = ""
     warnings: list[str] = field(default_factory=list)              # SHOULD violations (messages)
     notes: list[str] = field(default_factory=list)                 # MAY behaviours not offered (messages)
+    held_ids: list[str] = field(default_factory=list)              # requirements a check judged and found met
+    not_applicable: dict[str, str] = field(default_factory=dict)   # requirement -> why its check found nothing to judge
     exchanges: list[dict] = field(default_factory=list)
     duration: float = 0.0
     outcome: str = PASS
@@ -199,14 +203,17 @@ class ScenarioRecord:
     def noted_ids(self) -> list[str]:
         return _ids_in(self.notes)
 
-    @property
-    def violated_ids(self) -> set[str]:
-        return set(self.failed_ids) | set(self.warned_ids) | set(self.noted_ids)
-
-    @property
-    def ran_to_completion(self) -> bool:
-        """Every step ran and held: each requirement the scenario cites was checked."""
-        return self.phase_outcomes.get("call") == "passed" and not self.error
+    def requirement_status(self, requirement_id: str) -> str:
+        """What this scenario found of one requirement: FAIL, WARN or WAIVED when it broke, NOT_OFFERED (a MAY),
+        PASS when a check judged it and found it met, NOT_APPLICABLE when its check found nothing to judge, and
+        NOT_CHECKED when no check of it ran (skipped, or stopped before it by an earlier failure)."""
+        if requirement_id in self.failed_ids or requirement_id in self.warned_ids:
+            return WAIVED if requirement_id in self.waived_ids else FAIL if requirement_id in self.failed_ids else WARN
+        if requirement_id in self.noted_ids:
+            return NOT_OFFERED
+        if requirement_id in self.held_ids:
+            return PASS
+        return NOT_APPLICABLE if requirement_id in self.not_applicable else NOT_CHECKED
 
     @property
     def location(self) -> str:
@@ -342,24 +349,24 @@ class RunResult:
         the server now meets it, and the waiver would hide a future regression."""
         statuses = []
         for requirement_id, waiver in self.waivers.items():
-            citing = [record for record in self.records if requirement_id in record.requirement_ids]
-            if any(requirement_id in record.violated_ids for record in citing):
+            found = [status for _, status in self.scenarios_of(requirement_id)]
+            if {FAIL, WARN, WAIVED, NOT_OFFERED} & set(found):
                 statuses.append(WaiverStatus(waiver, "used", "the requirement still breaks"))
                 continue
-            completed = [record for record in citing if record.ran_to_completion]
-            stopped = [record for record in citing if not record.ran_to_completion]
-            if completed and not stopped:
+            held, unchecked = found.count(PASS), found.count(NOT_CHECKED)
+            if held and not unchecked:
                 statuses.append(WaiverStatus(
                     waiver, "stale",
-                    f"the requirement now holds in {len(completed)} scenario(s) that check it; remove the waiver"))
-            elif completed:
+                    f"the requirement now holds in {held} scenario(s) that check it; remove the waiver"))
+            elif held:
                 statuses.append(WaiverStatus(
                     waiver, "unconfirmed",
-                    f"held in {len(completed)} scenario(s), but {len(stopped)} other(s) citing it did not run to "
-                    "the end, so it may still break"))
+                    f"held in {held} scenario(s), but {unchecked} other(s) citing it did not get to check it, so it "
+                    "may still break"))
             else:
                 statuses.append(WaiverStatus(
-                    waiver, "unconfirmed", "no scenario checking it ran to the end in this run (skipped or not selected)"))
+                    waiver, "unconfirmed", "no scenario judged it in this run (skipped, not selected, stopped by "
+                    "another failure, or nothing it applies to)"))
         return statuses
 
     def stale_waivers(self) -> list[WaiverStatus]:
@@ -394,28 +401,23 @@ class RunResult:
             parts.append(n(len(stale), "stale waiver"))
         return "failed: " + "; ".join(parts)
 
+    def scenarios_of(self, requirement_id: str) -> list[tuple[ScenarioRecord, str]]:
+        """(scenario, what it found of the requirement) for each scenario citing it or judging it."""
+        found = [(record, record.requirement_status(requirement_id)) for record in self.records]
+        return [(record, status) for record, status in found
+                if requirement_id in record.requirement_ids or status != NOT_CHECKED]
+
     def requirement_summary(self) -> list[dict]:
-        """Per requirement of the register: its verdict in this run and the scenarios behind it."""
+        """Per requirement of the register: its verdict in this run -- the worst any scenario found, met when one
+        found it met and none broke it, not applicable when every check of it found nothing to judge -- and
+        each scenario behind it with what that scenario found."""
         rows = []
         for requirement in load_register().values():
-            citing = [record for record in self.records if requirement.id in record.requirement_ids]
-            broken = [record for record in citing if requirement.id in record.failed_ids]
-            warned = [record for record in citing if requirement.id in record.warned_ids]
-            noted = [record for record in citing if requirement.id in record.noted_ids]
-            held = [record for record in citing if record.ran_to_completion and record not in broken + warned + noted]
-            if requirement.id in self.waivers and (broken or warned):
-                verdict = WAIVED
-            elif broken:
-                verdict = FAIL
-            elif warned:
-                verdict = WARN
-            elif noted:
-                verdict = "not offered"
-            elif held:
-                verdict = PASS
-            else:
-                verdict = "not checked"
-            rows.append({"requirement": requirement, "verdict": verdict, "scenarios": citing})
+            scenarios = self.scenarios_of(requirement.id)
+            found = {status for _, status in scenarios}
+            verdict = next((status for status in (WAIVED, FAIL, WARN, NOT_OFFERED, PASS, NOT_APPLICABLE)
+                            if status in found), NOT_CHECKED)
+            rows.append({"requirement": requirement, "verdict": verdict, "scenarios": scenarios})
         return rows
 
 

@@ -29,6 +29,7 @@ REGISTRY_KEY = pytest.StashKey[SecretRegistry]()
 SETTINGS_KEY = pytest.StashKey[Settings]()
 WARNINGS_KEY = pytest.StashKey[list]()
 JOURNAL_KEY = pytest.StashKey[list]()  # a scenario's HTTP exchanges (conformance.exchange.Exchange), for reports
+VERDICT_KEY = pytest.StashKey[Verdict]()  # a scenario's verdict: what its checks found met or not applicable, for reports
 CLEANUP_LEFT_KEY = pytest.StashKey[list]()  # what the run's cleanup could not delete (every worker's, on the controller)
 CLEANUP_LEFT_OUTPUT = "conformance_cleanup_left"  # an xdist worker's workeroutput key for the same
 EMBEDDED_URLS_KEY = pytest.StashKey[list]()  # the embedded reference server's URL (one per xdist worker, on the controller)
@@ -326,7 +327,8 @@ def provisioner(settings, server, http_client, run_id, secret_registry, pytestco
         pytest.skip("needs provisioning: the run uses --provisioning none")
     if admin is None:
         pytest.skip("needs provisioning: no admin secret (set CONFORMANCE_ADMIN_CLIENT_SECRET)")
-    provisioner = Provisioner(HttpAgent(http_client, server_url), admin, run_id, settings.fhir_base)
+    provisioner = Provisioner(HttpAgent(http_client, server_url), admin, run_id, settings.fhir_base,
+                              secret_registry=secret_registry)
     if not settings.keep_resources:
         cleanup.track(provisioner)
     yield provisioner
@@ -396,7 +398,7 @@ def agent(http_client, server_url, request) -> HttpAgent:
 @pytest.fixture
 def verdict(secret_registry, settings, request):
     """Judges the scenario's checks; SHOULD violations are reported as warnings when it ends."""
-    verdict = Verdict(secret_registry, settings.fail_on_should)
+    verdict = request.node.stash[VERDICT_KEY] = Verdict(secret_registry, settings.fail_on_should)
     yield verdict
     for message in verdict.notes:
         request.node.user_properties.append(("may-note", message))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from conformance.credentials import Credentials, basic_header
 from conformance.exchange import Exchange, HttpAgent
+from conformance.redaction import SecretRegistry
 
 ID_PREFIX = "conf-"
 SUITE_TAG_SYSTEM = "urn:fhir-basic-auth-conformance:run"
@@ -37,13 +38,18 @@ class Provisioner:
     fhir_base: str
     created: list[str] = field(default_factory=list)
     cleaned: bool = False  # set once the cleanup has started (conformance.cleanup.finish): it never runs twice
+    # The run's secrets: what the admin API shows in a "secret" field (Aidbox: a `__sha256:` form) is registered
+    # the moment the answer arrives, before any report of any process can show it (xdist workers report as they go).
+    secret_registry: SecretRegistry | None = None
 
     def resource_id(self, purpose: str) -> str:
         return f"{ID_PREFIX}{self.run_id}-{purpose}"
 
     def _as_admin(self, method: str, path: str, body=None) -> Exchange:
-        return self.agent.send(method, path, headers={"authorization": basic_header(**vars(self.admin))},
-                               json_body=body)
+        exchange = self.agent.send(method, path, headers={"authorization": basic_header(**vars(self.admin))},
+                                   json_body=body)
+        register_secret_fields(self.secret_registry, exchange.json())
+        return exchange
 
     def put(self, path: str, body: dict) -> Exchange:
         """PUT as the admin. The path is remembered for cleanup before the request goes out, so neither an
@@ -62,7 +68,7 @@ class Provisioner:
 
     def list(self, path: str, max_pages: int = 20) -> tuple[list[dict], str | None]:
         """Every resource a listing returns as the admin, across its pages; and why it stopped short, if it did."""
-        return list_all(self.agent, path, basic_header(**vars(self.admin)), max_pages)
+        return list_all(self.agent, path, basic_header(**vars(self.admin)), max_pages, self.secret_registry)
 
     def delete(self, path: str) -> Exchange:
         exchange = self._as_admin("DELETE", path)
@@ -127,13 +133,29 @@ class Provisioner:
         return left
 
 
-def list_all(agent: HttpAgent, path: str, authorization: str, max_pages: int) -> tuple[list[dict], str | None]:
+def register_secret_fields(registry: SecretRegistry | None, body) -> None:
+    """Register the value of every "secret" field of an admin API answer, at any depth (a Client, a listing)."""
+    stack = [body]
+    while registry is not None and stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("secret"), str):
+                registry.add(node["secret"])
+            stack += node.values()
+        elif isinstance(node, list):
+            stack += node
+
+
+def list_all(agent: HttpAgent, path: str, authorization: str, max_pages: int,
+             secret_registry: SecretRegistry | None = None) -> tuple[list[dict], str | None]:
     """Every resource of a listing (a Bundle), following next links on the same server for at most max_pages
-    pages; and the problem that stopped it short ("503", "not a JSON Bundle", "stopped after 20 pages"), if any."""
+    pages; and the problem that stopped it short ("503", "not a JSON Bundle", "stopped after 20 pages"), if any.
+    Each page's "secret" fields are registered in `secret_registry`, if given."""
     url, found = agent.url(path), []
     for _page in range(max_pages):
         exchange = agent.send("GET", url, headers={"authorization": authorization})
         bundle = exchange.json()
+        register_secret_fields(secret_registry, bundle)
         if exchange.status != 200 or not isinstance(bundle, dict):
             return found, f"{exchange.status or exchange.error}" + ("" if exchange.status != 200 else " (not a JSON Bundle)")
         entries = bundle.get("entry") if isinstance(bundle.get("entry"), list) else []

@@ -1,8 +1,8 @@
 """The one redaction function every output goes through (DESIGN.md §5).
 
 Secrets are registered as soon as the suite knows them (options, freshly generated secrets, every
-credential it builds); `redact` then replaces each of their textual forms -- plain, JSON-escaped,
-URL-encoded, base64 -- any piece of FRAGMENT characters of one, and any Authorization value, wherever they
+credential it builds); `redact` then replaces each of their textual forms -- plain, JSON-escaped (once
+or twice), URL-encoded, base64 -- any piece of FRAGMENT characters of one, and any Authorization value, wherever they
 appear. `shown_in` finds the same things, for the checks that a server does not echo a secret.
 """
 
@@ -16,20 +16,34 @@ from urllib.parse import quote, quote_plus
 REDACTED = "[REDACTED]"
 
 # An Authorization (or Proxy-Authorization) header as text, in any rendering: "Authorization: Basic xyz",
-# "'authorization': 'Basic xyz'", "authorization=Basic xyz". The value is cut at the end of the line or quote.
+# "'authorization': 'Basic xyz'", "authorization=Basic xyz". The value runs to the end of the line, a quote or a
+# closing brace (not a comma: "Basic x, Bearer y" is one value).
+# What stays is the name and, when the value starts with a registered scheme name (IANA's HTTP Authentication
+# Scheme Registry, and NTLM and AWS4-HMAC-SHA256) followed by a space or by its end, that word: a scheme name is
+# no secret, and any other first word may be one (a bare token, "Basic:token", a scheme-less secret).
 # The lookahead lets the regex engine skip to the next a or p instead of trying every position (28 ms -> 11 ms
 # of a 520 KB report): it cannot do that for a pattern that ignores case from its first character.
-_AUTH_HEADER = re.compile(r"""(?=[AaPp])((?i:(?:proxy-)?authorization)['"]?\s*[:=]\s*['"]?)[^'"\r\n,}]+""")
+_SCHEMES = ("basic|bearer|concealed|digest|dpop|gnap|hoba|mutual|negotiate|oauth|privatetoken|scram-sha-1|"
+            "scram-sha-256|vapid|ntlm|aws4-hmac-sha256")
+_AUTH_HEADER = re.compile(r"""(?=[AaPp])((?i:(?:proxy-)?authorization)['"]?\s*[:=]\s*['"]?"""
+                          rf"""(?:(?i:{_SCHEMES})(?=[ \t]|['"\r\n]|$)[ \t]*)?)([^'"\r\n}}]*)""")
+
+
+def json_escaped(text: str) -> set[str]:
+    """text as it shows inside a JSON string: non-ASCII characters as \\u escapes or as they are."""
+    return {json.dumps(text, ensure_ascii=ascii_only)[1:-1] for ascii_only in (True, False)}
 
 
 def textual_forms(secret: str) -> set[str]:
     """Every way a secret may show up in text the suite prints or the server echoes: plain (and, for a
-    base64 token, without its padding), JSON-escaped, URL-encoded, base64 and base64url with and without
-    padding, hex."""
+    base64 token, without its padding), JSON-escaped once or twice (a JSON string inside a JSON string: a
+    secret with " or \\ in it then differs from its once-escaped form), URL-encoded, base64 and base64url
+    with and without padding, hex."""
     raw = secret.encode("utf-8", "surrogatepass")
     encoded = [base64.b64encode(raw).decode("ascii"), base64.urlsafe_b64encode(raw).decode("ascii")]
-    forms = {secret, secret.rstrip("="), json.dumps(secret)[1:-1], quote(secret, safe=""), quote_plus(secret),
-             raw.hex(), *encoded, *(form.rstrip("=") for form in encoded)}
+    escaped = json_escaped(secret)
+    forms = {secret, secret.rstrip("="), *escaped, *(twice for once in escaped for twice in json_escaped(once)),
+             quote(secret, safe=""), quote_plus(secret), raw.hex(), *encoded, *(form.rstrip("=") for form in encoded)}
     return {form for form in forms if form}
 
 
@@ -108,10 +122,10 @@ class SecretRegistry:
 
     def redact(self, text: str) -> str:
         """Return text with every registered secret form, every piece of one FRAGMENT long and every
-        Authorization value replaced."""
+        Authorization value but its scheme name replaced ("authorization: Basic [REDACTED]")."""
         if not text:
             return text
-        text = _AUTH_HEADER.sub(lambda m: m.group(1) + REDACTED, text)
+        text = _AUTH_HEADER.sub(lambda m: m.group(1) + (REDACTED if m.group(2) else ""), text)
         kept, end = [], 0
         for start, stop in self.spans(text):
             kept += [text[end:start], REDACTED]

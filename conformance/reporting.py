@@ -24,12 +24,13 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from conformance import cleanup, outcomes
-from conformance.exchange import Exchange
+from conformance.exchange import Exchange, without_userinfo
 from conformance.outcomes import RunResult, ScenarioRecord, Step, WaiverError
-from conformance.plugin import (CLEANUP_LEFT_KEY, EMBEDDED_URLS_KEY, JOURNAL_KEY, REGISTRY_KEY, SETTINGS_KEY,
-                               server_under_test)
+from conformance.plugin import (CLEANUP_LEFT_KEY, EMBEDDED_FHIR_BASE, EMBEDDED_URLS_KEY, JOURNAL_KEY, REGISTRY_KEY,
+                               SETTINGS_KEY, VERDICT_KEY, server_under_test)
 from conformance.redaction import SecretRegistry
 from conformance.register import load_register
+from conformance.settings import Settings
 from conformance.verdicts import ConformanceFailure
 
 WAIVERS_KEY = pytest.StashKey[dict]()
@@ -176,16 +177,19 @@ def _new_record(item, redact) -> ScenarioRecord:
     example = getattr(getattr(item, "callspec", None), "params", {}).get("_pytest_bdd_example", {})
     scenario = template.render(example or {})
     feature, rule = scenario.feature, scenario.rule
+    # The Gherkin text is the repository's (features/*.feature, which hold no secret: DESIGN.md §8), kept as
+    # written: redacting it turned 'Authorization: Basic base64(client-id:secret)' into '... [REDACTED]'.
+    # Outputs that print it with the run's text (terminal, Markdown) still redact what they print.
     record = ScenarioRecord(
         nodeid=redact(item.nodeid),
-        title=redact(scenario.name),
+        title=scenario.name,
         order=_collection_index(item),
-        feature=redact(feature.name or feature.rel_filename),
-        feature_description=redact(feature.description or ""),
-        feature_file=redact(feature.rel_filename),
-        rule=redact(rule.name) if rule is not None else "",
-        rule_description=redact(rule.description or "") if rule is not None else "",
-        steps=[Step(step.keyword, redact(step.name), background=_is_background(template, index))
+        feature=feature.name or feature.rel_filename,
+        feature_description=feature.description or "",
+        feature_file=feature.rel_filename,
+        rule=rule.name if rule is not None else "",
+        rule_description=(rule.description or "") if rule is not None else "",
+        steps=[Step(step.keyword, step.name, background=_is_background(template, index))
                for index, step in enumerate(scenario.steps)],
         requirement_ids=list(dict.fromkeys(mark.kwargs.get("id") or (mark.args[0] if mark.args else "")
                                            for mark in item.iter_markers("requirement"))),
@@ -253,9 +257,13 @@ def _finish_record(item, record: ScenarioRecord, redact) -> None:
         step.status = "skipped" if status == "started" else status
     record.warnings = [redact(str(value)) for name, value in item.user_properties if name == "should-warning"]
     record.notes = [redact(str(value)) for name, value in item.user_properties if name == "may-note"]
+    if (verdict := item.stash.get(VERDICT_KEY, None)) is not None:
+        record.held_ids = sorted(verdict.held)
+        record.not_applicable = {rid: redact(reason) for rid, reason in verdict.not_applicable.items()}
     admin = item.stash.get(ADMIN_EXCHANGES_KEY, [])
     journal = [(exchange, "client") for exchange in item.stash.get(JOURNAL_KEY, [])]
     journal += [(exchange, "administrator") for exchange in admin]
+    journal.sort(key=lambda sent: sent[0].sent_at)  # in the order they were sent
     shown = journal[:EXCHANGES_SHOWN]
     record.exchanges = [exchange_record(exchange, redact, actor) for exchange, actor in shown]
     if len(journal) > len(shown):
@@ -267,6 +275,7 @@ def exchange_record(exchange: Exchange, redact, actor: str = "client") -> dict:
     response = exchange.response
     return {
         "actor": actor,
+        "role": exchange.role,
         "method": exchange.method,
         "url": redact(exchange.url),
         "request_headers": [_header(name, value, redact) for name, value in exchange.request_headers.items()],
@@ -339,7 +348,32 @@ def run_facts(config: pytest.Config) -> dict:
         "cleanup_left": (left := [redact(item) for item in config.stash.get(CLEANUP_LEFT_KEY, [])]),
         "cleanup_command": redact(cleanup.command_for(left, server)),
         "insecure": settings.insecure,
+        "rerun_options": [redact(option) for option in rerun_options(settings)],
+        "rerun_secrets_from": rerun_secrets_from(settings),
     }
+
+
+def rerun_options(settings: Settings) -> list[str]:
+    """The options that make `pytest <one scenario>` test what this run tested: the same server (without any
+    user:password@), FHIR base, provisioning, FHIR version, client ids and TLS or proxy settings, each only when
+    it is not the default. Never a secret: rerun_secrets_from names where those come from."""
+    chosen = [("--server-url", settings.server_url and without_userinfo(settings.server_url)),
+              ("--fhir-base", settings.fhir_base != EMBEDDED_FHIR_BASE and (settings.fhir_base or "/")),
+              ("--provisioning", settings.provisioning != "aidbox" and settings.provisioning),
+              ("--fhir-version", settings.fhir_version != "R4" and settings.fhir_version),
+              ("--admin-client-id", settings.server_url and settings.admin_client_id != "root" and settings.admin_client_id),
+              ("--client-id", not settings.provisions and settings.client_id),
+              ("--ca-bundle", settings.ca_bundle), ("--proxy", settings.proxy and without_userinfo(settings.proxy))]
+    options = [f"{option}={value}" for option, value in chosen if value]
+    return options + (["--insecure"] if settings.insecure else []) + (["--fail-on-should"] if settings.fail_on_should else [])
+
+
+def rerun_secrets_from(settings: Settings) -> list[str]:
+    """The environment variables a rerun takes its secrets from (none against the embedded server)."""
+    if not settings.server_url:
+        return []
+    named = ["CONFORMANCE_ADMIN_CLIENT_SECRET"] if settings.provisions or settings.admin_client_secret else []
+    return named + ([] if settings.provisions else ["CONFORMANCE_CLIENT_SECRET"])
 
 
 def _without_password(url: str) -> str:

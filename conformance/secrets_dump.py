@@ -1,10 +1,13 @@
 """For the suite's own no-secrets self-test only: with CONFORMANCE_SECRETS_DUMP=<file> set, every
-credential the run actually sends is appended to that file, one JSON string per line.
+credential the run actually sends, and every secret the admin API shows, is appended to that file, one
+JSON string per line.
 
 What is recorded is taken from the wire -- each request's Authorization value, its token, the
-user-pass it decodes to and the password part, and any "secret" in a request body -- not from the
-redactor's registry, so the self-test that searches every output for these values also catches a
-secret the redactor was never told about. Without the variable nothing is recorded or written.
+user-pass it decodes to and the password part, any "secret" in a request body, and any "secret" in an
+answer of the admin API (/Client...: Aidbox shows a `__sha256:` form there, which a scenario sends as
+a password) -- not from the redactor's registry, so the self-test that searches every output for these
+values also catches a secret the redactor was never told about. Without the variable nothing is
+recorded or written.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import binascii
 import json
 import os
 import re
+import threading
 
 import httpx
 import pytest
@@ -72,6 +76,7 @@ class SecretsDump:
     def __init__(self, path: str):
         self.path = path
         self.seen: set[str] = set()
+        self.lock = threading.Lock()  # the admin's requests go a few at a time
 
     def on_request(self, request: httpx.Request) -> None:
         values: set[str] = set()
@@ -80,11 +85,20 @@ class SecretsDump:
                 values |= credential_values(value)
         if request.content:
             values |= body_secrets(request.content)
-        new = values - self.seen
-        if new:
-            self.seen |= new
-            with open(self.path, "a", encoding="utf-8") as handle:
-                handle.writelines(json.dumps(value) + "\n" for value in sorted(new))
+        self._record(values)
+
+    def on_response(self, response: httpx.Response) -> None:
+        """An answer of the admin API is read here, before the suite reads it (it then reads what was read)."""
+        if "/Client" in response.request.url.path:
+            self._record(body_secrets(response.read()))
+
+    def _record(self, values: set[str]) -> None:
+        with self.lock:
+            new = values - self.seen
+            if new:
+                self.seen |= new
+                with open(self.path, "a", encoding="utf-8") as handle:
+                    handle.writelines(json.dumps(value) + "\n" for value in sorted(new))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -94,7 +108,9 @@ def _dump_sent_secrets(request):
     if not path:
         return
     client: httpx.Client = request.getfixturevalue("http_client")
-    client.event_hooks["request"].append(SecretsDump(path).on_request)
+    dump = SecretsDump(path)
+    client.event_hooks["request"].append(dump.on_request)
+    client.event_hooks["response"].append(dump.on_response)
 
 
 def read_dump(path) -> set[str]:

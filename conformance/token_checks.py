@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from conformance import checks
 from conformance.exchange import Exchange
 from conformance.oauth import BASIC_METHOD, SYMMETRIC_CAPABILITY
-from conformance.verdicts import Violation, check
+from conformance.verdicts import NotApplicable, Violation, check
 
 JSON_TYPES = ("application/json",)
 ERROR_CODE = re.compile(r"[\x20-\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §5.2: the characters an error code may use
@@ -29,6 +29,9 @@ def _media_type(exchange: Exchange) -> str:
 def _body(exchange: Exchange) -> dict:
     body = exchange.json()
     return body if isinstance(body, dict) else {}
+
+
+_NO_TOKEN_RESPONSE = NotApplicable("the answer is not a 200 carrying a token")
 
 
 def _served(exchange: Exchange) -> bool:
@@ -187,10 +190,10 @@ def token_response_fields(exchange: Exchange) -> None:
 
 
 @check("RFC6749-5.1-EXPIRES-IN")
-def token_lifetime(exchange: Exchange) -> None:
+def token_lifetime(exchange: Exchange) -> NotApplicable | None:
     """RFC 6749 §5.1: expires_in, the token's lifetime in seconds, is RECOMMENDED."""
     if exchange.status != 200:
-        return
+        return _NO_TOKEN_RESPONSE
     expires_in = _body(exchange).get("expires_in")
     if isinstance(expires_in, bool) or not isinstance(expires_in, int) or expires_in <= 0:
         raise Violation("expires_in, a positive number of seconds", repr(expires_in), exchange=exchange)
@@ -205,20 +208,20 @@ def no_refresh_token(exchange: Exchange) -> None:
 
 
 @check("RFC6749-5.1-NO-STORE")
-def token_not_stored(exchange: Exchange) -> None:
+def token_not_stored(exchange: Exchange) -> NotApplicable | None:
     """RFC 6749 §5.1: a response carrying a token has Cache-Control: no-store."""
     if exchange.status != 200:
-        return
+        return _NO_TOKEN_RESPONSE
     directives = [d.strip().lower() for d in (exchange.header("cache-control") or "").split(",")]
     if "no-store" not in directives:
         raise Violation("Cache-Control: no-store", repr(exchange.header("cache-control")), exchange=exchange)
 
 
 @check("RFC6749-5.1-PRAGMA")
-def token_pragma_no_cache(exchange: Exchange) -> None:
+def token_pragma_no_cache(exchange: Exchange) -> NotApplicable | None:
     """RFC 6749 §5.1: a response carrying a token has Pragma: no-cache."""
     if exchange.status != 200:
-        return
+        return _NO_TOKEN_RESPONSE
     if "no-cache" not in (exchange.header("pragma") or "").lower():
         raise Violation("Pragma: no-cache", repr(exchange.header("pragma")), exchange=exchange)
 
@@ -270,11 +273,11 @@ def invalid_client(exchange: Exchange) -> None:
 
 
 @check("RFC6749-5.2-INVALID-CLIENT-401")
-def invalid_client_challenges(exchange: Exchange) -> None:
+def invalid_client_challenges(exchange: Exchange) -> NotApplicable | None:
     """RFC 6749 §5.2: credentials sent in the Authorization header and refused: 401 with a WWW-Authenticate
     challenge of the scheme the client used (Basic)."""
     if not _refused(exchange):
-        return
+        return NotApplicable(f"no refusal to look at ({_status(exchange)})")
     values = exchange.response.headers.get_list("www-authenticate")
     if exchange.status != 401 or "basic" not in checks.challenge_schemes(values):
         raise Violation("401 with a Basic challenge in WWW-Authenticate",
@@ -283,10 +286,12 @@ def invalid_client_challenges(exchange: Exchange) -> None:
 
 
 @check("RFC6749-5.2-401-OPTIONAL")
-def invalid_client_names_schemes(exchange: Exchange) -> None:
+def invalid_client_names_schemes(exchange: Exchange) -> NotApplicable | None:
     """RFC 6749 §5.2: without an Authorization header, invalid_client MAY be a 401 naming the schemes
     supported; a 400 is allowed too, and noted so the report says which was seen."""
-    if _refused(exchange) and exchange.status != 401:
+    if not _refused(exchange):
+        return NotApplicable(f"no refusal to look at ({_status(exchange)})")
+    if exchange.status != 401:
         raise Violation("401 naming the supported schemes (optional; 400 is allowed)", _got(exchange),
                         exchange=exchange)
 
@@ -313,11 +318,11 @@ def unoffered_grant_refused(exchange: Exchange) -> None:
 
 
 @check("RFC6749-5.2-ERROR-RESPONSE")
-def error_response_shape(exchange: Exchange, invalid_client_expected: bool) -> None:
+def error_response_shape(exchange: Exchange, invalid_client_expected: bool) -> NotApplicable | None:
     """RFC 6749 §5.2: an error answer is 400 (401 allowed for invalid_client), application/json, with a
     REQUIRED error code of printable ASCII."""
     if not _refused(exchange):
-        return
+        return NotApplicable(f"no refusal to look at ({_status(exchange)})")
     allowed = (400, 401) if invalid_client_expected else (400,)
     wrong = []
     if exchange.status not in allowed:

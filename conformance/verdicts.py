@@ -1,6 +1,8 @@
 """Turning broken requirements into outcomes: a MUST fails the scenario, a SHOULD warns (DESIGN.md §4).
 
-Checks raise `Violation`; a `Verdict` looks up the requirement's level in the register and decides.
+Checks raise `Violation`; a `Verdict` looks up the requirement's level in the register and decides. A check
+that finds nothing to judge (no 401 to look for a challenge in, no match to look at) returns `NotApplicable`:
+the requirement is then neither met nor broken in that scenario ("Never vacuous", DESIGN.md §4).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Callable
 
 import pytest
 
-from conformance.exchange import Exchange
+from conformance.exchange import UNDER_TEST, Exchange
 from conformance.redaction import SecretRegistry
 from conformance.register import requirement
 
@@ -26,6 +28,13 @@ class Violation(Exception):
         self.actual = actual
         self.requirement_id = requirement_id
         self.exchange = exchange
+
+
+@dataclass(frozen=True)
+class NotApplicable:
+    """What a check returns when the answer gives it nothing to judge, and why."""
+
+    reason: str
 
 
 class ConformanceFailure(AssertionError):
@@ -82,9 +91,12 @@ class Verdict:
     fail_on_should: bool
     warnings: list[str] = field(default_factory=list)  # SHOULD requirements not met
     notes: list[str] = field(default_factory=list)     # MAY behaviours not offered: information only
+    held: set[str] = field(default_factory=set)        # requirements a check judged and found met
+    not_applicable: dict[str, str] = field(default_factory=dict)  # requirement -> why a check found nothing to judge
 
     def check(self, *checks: tuple) -> None:
         """Run each (check, *args); all of them run, then every MUST violation fails the scenario at once.
+        Each exchange a check is given is what the scenario judges: the reports label it the request under test.
         An answer the server throttled (429) is no answer to judge: the scenario is skipped, saying so."""
         for _check, *args in checks:
             for throttled in (arg for arg in args if isinstance(arg, Exchange) and arg.status == 429):
@@ -94,8 +106,10 @@ class Verdict:
                                          "later, or with the server's rate limit raised for the run")
         failures: dict[str, str] = {}
         for check_function, *args in checks:
+            for exchange in (arg for arg in args if isinstance(arg, Exchange)):
+                exchange.role = UNDER_TEST
             try:
-                check_function(*args)
+                result = check_function(*args)
             except Violation as violation:
                 if message := self._judge(violation):
                     failures.setdefault(violation.requirement_id, message)
@@ -106,6 +120,12 @@ class Verdict:
                     raise
                 if message := self._judge(violation):
                     failures.setdefault(violation.requirement_id, message)
+            else:
+                requirement_id = getattr(check_function, "requirement_id", None)
+                if isinstance(result, NotApplicable):
+                    self.not_applicable.setdefault(requirement_id, result.reason)
+                elif requirement_id:
+                    self.held.add(requirement_id)
         if failures:
             raise ConformanceFailure("\n\n".join(failures.values()), tuple(failures))
 

@@ -11,7 +11,7 @@ from pytest_bdd import given, then
 
 from conformance import checks
 from conformance.credentials import Credentials, fresh_secret, wrong_secret_same_length
-from conformance.exchange import Exchange
+from conformance.exchange import NEGATIVE_CONTROL, POSITIVE_CONTROL, Exchange
 from conformance.provisioning import CONCURRENT_ADMIN_REQUESTS, policy_id_for
 
 SEED_CODE_SYSTEM = "http://loinc.org"
@@ -86,6 +86,7 @@ def positive_control(search_with, credentials: Credentials, known_ids: tuple[str
     """The same search with the right credentials must succeed first; otherwise a refusal proves nothing.
     `known_ids`: ids of the suite's own data, which no refusal may mention either."""
     exchange = search_with(credentials.header())
+    exchange.role = POSITIVE_CONTROL
     if exchange.status == 429:  # RFC 6585: throttled, not judged; a lockout after wrong secrets is good practice
         retry = exchange.response.headers.get("retry-after", "not given")
         pytest.skip(f"control failed: the server throttled the client (429, Retry-After: {retry}), perhaps locked "
@@ -186,6 +187,7 @@ def _(control, search_with, secret_registry) -> Exchange:
     wrong = Credentials(control.credentials.client_id, wrong_secret_same_length(control.credentials.secret))
     secret_registry.add_credentials(wrong.client_id, wrong.secret)
     exchange = search_with(wrong.header())
+    exchange.role = NEGATIVE_CONTROL
     if exchange.status is None or 200 <= exchange.status < 300:
         pytest.skip(f"control failed: a wrong secret was not refused ({exchange.status or exchange.error}), "
                     "so accepting the right one proves nothing")

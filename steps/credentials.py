@@ -12,6 +12,7 @@ from conformance import checks
 from conformance.credentials import (HEADER_FORMS, SCHEME_SPELLINGS, WRONG_SECRETS, Credentials, basic_header,
                                      colon_secret, fresh_secret, long_secret, url_sensitive_secret, utf8_secret,
                                      wrong_secret_same_length)
+from conformance.exchange import POSITIVE_CONTROL
 from steps.common import SEED_CODE, SEED_COUNT, Attempt, Control, positive_control, register_allowed_client
 
 
@@ -195,6 +196,7 @@ def _(control, read_by_id) -> str:
         pytest.skip("not applicable: the client's search found no Observation to read")
     observation_id = found[0]
     exchange = read_by_id(observation_id, control.credentials.header())
+    exchange.role = POSITIVE_CONTROL
     if exchange.status != 200:
         pytest.skip(f"control failed: reading Observation/{observation_id} with the client's own credentials "
                     f"answered {exchange.status or exchange.error}, so no refusal would prove anything")
@@ -210,6 +212,7 @@ def _(how: str, observation_id, control, read_by_id, secret_registry) -> Attempt
 @given("the client can search with POST")
 def _(control, search_by_post) -> None:
     exchange = search_by_post(control.credentials.header())
+    exchange.role = POSITIVE_CONTROL
     if exchange.status in (404, 405, 501):
         pytest.skip(f"not applicable: the server does not search with POST ({exchange.status})")
     if exchange.status != 200:

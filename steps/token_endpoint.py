@@ -11,7 +11,7 @@ from pytest_bdd import given, parsers, then, when
 from conformance import token_checks
 from conformance.credentials import (Credentials, fresh_secret, secret_last_char_changed, secret_missing_last_char,
                                      secret_other_case, wrong_secret_same_length)
-from conformance.exchange import Exchange, origin
+from conformance.exchange import NEGATIVE_CONTROL, POSITIVE_CONTROL, Exchange, origin
 from conformance.oauth import (UNOFFERED_GRANT, WELL_KNOWN, TokenEndpoint, changed_in_one_character, endpoint_url,
                                not_advertised, post_not_advertised, reserved_secret, token_basic_header,
                                token_basic_token, token_request_body)
@@ -156,6 +156,7 @@ def _(provisioner, secret_registry, seed_data, ask_for_token) -> TokenClient:
     """The positive control: if the client's own secret gets no token, no refusal proves anything."""
     credentials = _register(provisioner, secret_registry, "token")
     control = _with_secret(ask_for_token, credentials)
+    control.exchange.role = POSITIVE_CONTROL
     if reason := token_checks.scope_required(control.exchange):
         pytest.skip(f"not applicable: {reason}")
     token = token_checks.issued_token(control.exchange)
@@ -179,6 +180,7 @@ def _(token_client, ask_for_token, secret_registry) -> None:
     secret_registry.add_credentials(wrong.client_id, wrong.secret)
     secret_registry.add(token_basic_token(wrong.client_id, wrong.secret))
     exchange = _with_secret(ask_for_token, wrong).exchange
+    exchange.role = NEGATIVE_CONTROL
     if exchange.response is None or token_checks.issued_token(exchange) is not None:
         pytest.skip(f"control failed: a wrong secret was not refused ({exchange.status or exchange.error}), so "
                     "a token for the right one proves nothing")
@@ -285,6 +287,7 @@ def _(token_request, search_with, verdict) -> None:
 @given("the token serves the documented search")
 def _(token_client, search_with) -> None:
     exchange = search_with(f"Bearer {token_client.token}")
+    exchange.role = POSITIVE_CONTROL
     if exchange.status != 200:
         seen = exchange.status or exchange.error
         pytest.skip(f"control failed: the client's token did not serve the search ({seen}), so its refusal later "

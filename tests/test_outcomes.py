@@ -112,13 +112,16 @@ def _message(requirement_id: str, level: str = "MUST") -> str:
 def record(call: str = "passed", failed: tuple[str, ...] = (), warned: tuple[str, ...] = (), setup: str = "passed",
            error: str = "", skip_reason: str = "", cites: tuple[str, ...] = (MUST_ID, OTHER_MUST_ID, SHOULD_ID),
            name: str = "s") -> ScenarioRecord:
+    """A scenario that passed held every requirement it cites but those it broke; one that failed or was skipped
+    held none (it may have stopped before any check)."""
     phases = {"setup": setup, "teardown": "passed"}
     if setup == "passed":
         phases["call"] = call
+    held = [rid for rid in cites if rid not in failed + warned] if setup == call == "passed" else []
     return ScenarioRecord(
         nodeid=f"steps/test_x.py::{name}", title=name, requirement_ids=list(cites), phase_outcomes=phases,
         failed_ids=list(failed), failure_message="\n\n".join(_message(rid) for rid in failed),
-        warnings=[_message(rid, "SHOULD") for rid in warned], error=error, skip_reason=skip_reason)
+        warnings=[_message(rid, "SHOULD") for rid in warned], error=error, skip_reason=skip_reason, held_ids=held)
 
 
 WAIVE_MUST = {MUST_ID: Waiver(MUST_ID, "known")}
@@ -212,3 +215,63 @@ def test_findings_are_listed_across_scenarios_whatever_their_label():
     assert [(r.title, rid) for r, rid, _ in result.warnings()] == [("a", SHOULD_ID)]
     assert [(r.title, rid) for r, rid, _ in result.waived()] == [("a", MUST_ID), ("b", MUST_ID)]
     assert result.counts() == {FAIL: 1, WARN: 0, WAIVED: 1, SKIP: 0, PASS: 0}
+
+
+# --- what each scenario found of each requirement: the requirements table -------------------------
+
+def test_a_check_with_nothing_to_judge_is_not_applicable_never_met():
+    """RFC7617-2-REALM against a server that sends no challenge at all: there is no realm to look for."""
+    from conformance.checks import basic_challenge_has_realm, challenges_at_all, grantless_client_not_served
+    from conformance.verdicts import NotApplicable, Verdict
+
+    request = httpx.Request("GET", "http://server.test/fhir/Observation")
+    no_challenge = Exchange("GET", str(request.url), {}, "", httpx.Response(401, request=request))
+    served = Exchange("GET", str(request.url), {}, "", httpx.Response(200, request=request))
+    with_realm = Exchange("GET", str(request.url), {}, "", httpx.Response(
+        401, request=request, headers={"www-authenticate": 'Basic realm="fhir"'}))
+    assert isinstance(basic_challenge_has_realm(no_challenge), NotApplicable)
+    assert isinstance(basic_challenge_has_realm(served), NotApplicable)
+    assert basic_challenge_has_realm(with_realm) is None
+    verdict = Verdict(SecretRegistry(), False)
+    with pytest.raises(AssertionError):
+        verdict.check((basic_challenge_has_realm, no_challenge), (challenges_at_all, no_challenge),
+                      (grantless_client_not_served, no_challenge))
+    assert verdict.held == {"SEED-BASIC-GRANT"}  # judged in the same step as the failure, and met
+    assert set(verdict.not_applicable) == {"RFC7617-2-REALM"}
+
+
+def test_each_requirement_shows_what_every_scenario_found_of_it():
+    """The table the reviewers found misleading: REALM 'met' against a server that sent no challenge, VALIDATE
+    'broken' next to every scenario though it broke in one, SEED-BASIC-GRANT 'not checked' though both its
+    scenarios got the refusal they check (and failed on another requirement)."""
+    realm, challenge, grant, validate = "RFC7617-2-REALM", "RFC9110-11.6.1", "SEED-BASIC-GRANT", MUST_ID
+
+    def scenario(name: str, cites: tuple, failed: tuple = (), held: tuple = (), not_applicable: tuple = ()):
+        made = record(name=name, call="failed" if failed else "passed", failed=failed, cites=cites)
+        made.held_ids, made.not_applicable = list(held), {rid: "nothing to judge" for rid in not_applicable}
+        return made
+
+    result = run(
+        scenario("grantless", (grant, challenge, realm), failed=(challenge,), held=(grant,), not_applicable=(realm,)),
+        scenario("empty secret", (validate, challenge, realm), failed=(validate,), not_applicable=(challenge, realm)),
+        scenario("wrong secret", (validate, challenge, realm), failed=(challenge,), held=(validate,),
+                 not_applicable=(realm,)),
+        scenario("skipped", (validate,)),
+    )
+    result.records[-1].phase_outcomes["call"] = "skipped"
+    result.records[-1].held_ids = []
+    rows = {row["requirement"].id: row for row in result.requirement_summary()}
+    assert rows[realm]["verdict"] == "not applicable"
+    assert rows[grant]["verdict"] == PASS
+    assert rows[validate]["verdict"] == FAIL
+    assert [(r.title, status) for r, status in rows[validate]["scenarios"]] == [
+        ("empty secret", FAIL), ("wrong secret", PASS), ("skipped", "not checked")]
+    assert rows[challenge]["verdict"] == FAIL and ("empty secret", "not applicable") in [
+        (r.title, status) for r, status in rows[challenge]["scenarios"]]
+
+
+def test_a_waiver_of_a_requirement_found_not_applicable_is_not_stale():
+    scenario = record()
+    scenario.held_ids, scenario.not_applicable = [OTHER_MUST_ID, SHOULD_ID], {MUST_ID: "no 401 to look at"}
+    result = run(scenario, waivers=WAIVE_MUST)
+    assert [s.state for s in result.waiver_statuses()] == ["unconfirmed"] and result.passed

@@ -49,6 +49,29 @@ def test_authorization_values_are_redacted_even_unregistered():
         assert REDACTED in redacted, redacted
 
 
+@pytest.mark.parametrize("text, shown", [
+    ("authorization: Basic Zm9vOmJhcg==", "authorization: Basic [REDACTED]"),
+    ("Authorization: bAsIc\tZm9vOmJhcg==", "Authorization: bAsIc\t[REDACTED]"),
+    ('{"Authorization": "Digest username=x, response=abc"}', '{"Authorization": "Digest [REDACTED]"}'),
+    ("> authorization: Bearer abc.def.ghi", "> authorization: Bearer [REDACTED]"),
+    ("proxy-authorization=Negotiate YIIBhg", "proxy-authorization=Negotiate [REDACTED]"),
+    # malformed values: a quoted header, a scheme alone, trailing text, a second credential after a comma
+    ('authorization: "Basic Zm9vOmJhcg=="', 'authorization: "Basic [REDACTED]"'),
+    ("authorization: Basic", "authorization: Basic"),
+    ("authorization: Basic \n< 401 Unauthorized", "authorization: Basic \n< 401 Unauthorized"),
+    ("authorization: Basic Zm9vOmJhcg== extra", "authorization: Basic [REDACTED]"),
+    ("authorization: Basic Zm9v, Bearer YmFy", "authorization: Basic [REDACTED]"),
+    # a first word that is no scheme name may be the credential itself: all of it goes
+    ("authorization: Zm9vOmJhcg==", "authorization: [REDACTED]"),
+    ("authorization: Basic:Zm9vOmJhcg==", "authorization: [REDACTED]"),
+    ("authorization: Basic,Zm9vOmJhcg==", "authorization: [REDACTED]"),
+    ("authorization: BasicZm9vOmJhcg==", "authorization: [REDACTED]"),
+    ("authorization: s3cr3tBearer Zm9v", "authorization: [REDACTED]"),
+])
+def test_an_authorization_value_shows_its_scheme_name_and_nothing_after_it(text, shown):
+    assert SecretRegistry().redact(text) == shown
+
+
 def test_ordinary_text_is_left_alone():
     registry = registry_with(fresh_secret())
     text = "expected 401 Unauthorized; got 200"
@@ -166,3 +189,49 @@ def test_shown_in_finds_what_redact_replaces():
     registry = registry_with(secret, "abcdEF")
     assert registry.shown_in(f"x{secret[3:3 + FRAGMENT]}y") and registry.shown_in("an abcdEF")
     assert not registry.shown_in(f"-{secret[3:3 + FRAGMENT - 1]}- abcdE Authorization: Basic Zm9v")
+
+
+# --- what the admin API shows in a secret's place -----------------------------------------------------------
+
+def test_every_secret_field_of_an_admin_answer_is_registered_as_it_arrives():
+    """Under pytest-xdist each worker redacts a scenario's report when the scenario ends: a stored form the admin
+    API showed in an earlier scenario (Aidbox: "__sha256:...") must already be registered then, whether or not
+    a later scenario sends it as a password."""
+    import httpx
+
+    from conformance.credentials import Credentials
+    from conformance.exchange import HttpAgent, SuiteClient
+    from conformance.provisioning import Provisioner
+
+    stored = {"/Client/c1": "__sha256:" + "ab12" * 16, "/Client/c2": "__sha256:" + "cd34" * 16}
+
+    def admin_api(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/Client":
+            return httpx.Response(200, json={"resourceType": "Bundle", "entry": [
+                {"resource": {"id": "c2", "secret": stored["/Client/c2"]}}]})
+        return httpx.Response(200, json={"id": "c1", "secret": stored["/Client/c1"], "grant_types": ["basic"]})
+
+    registry = SecretRegistry()
+    provisioner = Provisioner(HttpAgent(SuiteClient(1.0, transport=httpx.MockTransport(admin_api)), "http://s.test"),
+                              Credentials("root", fresh_secret()), "0123abcd", "/fhir", secret_registry=registry)
+    provisioner.register_client("c1", fresh_secret())
+    assert registry.redact(f'"secret": "{stored["/Client/c1"]}"') == f'"secret": "{REDACTED}"'
+    assert registry.shown_in(stored["/Client/c2"]) is False
+    provisioner.list("/Client")
+    assert registry.redact(stored["/Client/c2"]) == REDACTED
+
+
+@pytest.mark.parametrize("secret", ['Q7"xK\\p2"Rm\\w9"Tz\\b4"Lq', 'é"ü\\ñ"ø\\å"ß\\ç"éü', '"\\"\\"\\x"\\"\\"y'])
+def test_a_secret_with_quotes_or_backslashes_echoed_in_a_json_string_inside_a_json_string_is_redacted(secret):
+    """A user-given secret with " or \\ in it: a server that puts an error body into a JSON string (a log line, a
+    nested diagnostics field) escapes its escapes, so no piece of the once-escaped form is left to find."""
+    once = json.dumps({"diagnostics": f"no client with secret {secret}"})
+    twice = json.dumps({"body": once})
+    assert json.dumps(secret)[1:-1] not in twice  # the once-escaped form alone would not find it
+    expected = json.dumps({"body": json.dumps({"diagnostics": f"no client with secret {REDACTED}"})})
+    for text, redacted in ((twice, expected), (json.dumps({"body": json.dumps({"d": secret}, ensure_ascii=False)},
+                                                            ensure_ascii=False), None)):
+        shown = registry_with(secret).redact(text)
+        assert secret not in shown and REDACTED in shown, shown
+        if redacted is not None:
+            assert shown == redacted

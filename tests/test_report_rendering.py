@@ -49,7 +49,7 @@ def records() -> list[ScenarioRecord]:
     passing = ScenarioRecord(
         nodeid="steps/test_seed.py::test_search", title="The documented search answers a searchset", order=2,
         feature="Searching the FHIR API", feature_file="seed/s.feature", requirement_ids=["SEED-SEARCH-BASIC"],
-        phase_outcomes={"setup": "passed", "call": "passed", "teardown": "passed"})
+        phase_outcomes={"setup": "passed", "call": "passed", "teardown": "passed"}, held_ids=["SEED-SEARCH-BASIC"])
     return [judge(r, {}) for r in (failing, skipped, passing)]
 
 
@@ -149,3 +149,106 @@ def test_the_server_under_test_is_one_line_without_userinfo():
     assert server_under_test(embedded) == "the embedded reference server, started by the suite"
     assert server_under_test(embedded, ["http://127.0.0.1:41000"]) == (
         "the embedded reference server, started by the suite (http://127.0.0.1:41000)")
+
+
+def settings_with(**changed):
+    from conformance.settings import Settings
+
+    defaults = dict(server_url=None, fhir_base="/fhir", admin_client_id="root", admin_client_secret=None,
+                    provisioning="aidbox", client_id=None, client_secret=None, fhir_version="R4", fail_on_should=False,
+                    http_timeout=10.0, ca_bundle=None, insecure=False, proxy=None, keep_resources=False)
+    return Settings(**{**defaults, **changed})
+
+
+def test_run_it_alone_tests_the_same_server_as_the_run_without_a_secret_on_the_command_line(result, redact):
+    """Copied as it is, the command must test what the run tested: not the embedded server."""
+    from conformance.reporting import rerun_options, rerun_secrets_from
+
+    settings = settings_with(server_url="https://fhir.example.org:8443/base", fhir_base="/api", provisioning="none",
+                             fhir_version="R5", admin_client_secret=SECRET, client_id="my-client", client_secret=SECRET,
+                             proxy="http://proxy-user:proxy-pass@proxy.corp:3128")
+    options = rerun_options(settings)
+    assert options == ["--server-url=https://fhir.example.org:8443/base", "--fhir-base=/api", "--provisioning=none",
+                       "--fhir-version=R5", "--client-id=my-client", "--proxy=http://proxy.corp:3128"]
+    secrets_from = rerun_secrets_from(settings)
+    assert secrets_from == ["CONFORMANCE_ADMIN_CLIENT_SECRET", "CONFORMANCE_CLIENT_SECRET"]
+    page = render_html(result, {**FACTS, "rerun_options": options, "rerun_secrets_from": secrets_from}, redact)
+    assert ("Run it alone from the suite's folder (CONFORMANCE_ADMIN_CLIENT_SECRET and CONFORMANCE_CLIENT_SECRET set, "
+            "as for this run): <code>python3 -m pytest steps/test_credentials.py::test_wrong "
+            "--server-url=https://fhir.example.org:8443/base --fhir-base=/api --provisioning=none --fhir-version=R5 "
+            "--client-id=my-client --proxy=http://proxy.corp:3128</code>") in page
+    assert SECRET not in page and "proxy-pass" not in page
+
+    assert rerun_options(settings_with()) == [] and rerun_secrets_from(settings_with()) == []
+    assert rerun_options(settings_with(server_url="https://user:pw@h.test", admin_client_secret=SECRET)) == [
+        "--server-url=https://h.test"]
+    assert rerun_secrets_from(settings_with(server_url="https://h.test")) == ["CONFORMANCE_ADMIN_CLIENT_SECRET"]
+
+
+def test_each_exchange_says_what_it_was_for_and_the_authorization_scheme_shows(redact):
+    """Both requests of a negative scenario carry credentials and may get 200: the labels tell the positive
+    control from the request under test; the scheme name shows, the credentials after it do not."""
+    from conformance.exchange import POSITIVE_CONTROL, UNDER_TEST
+
+    def exchange(role: str, actor: str = "client") -> dict:
+        return {"actor": actor, "role": role, "method": "GET", "url": "https://fhir.example.org/fhir/Observation",
+                "request_headers": [["authorization", redact(f"Basic {SECRET}")]], "request_body": "", "status": 200,
+                "reason": "OK", "response_headers": [], "response_body": "", "error": ""}
+
+    record = records()[0]
+    record.exchanges = [exchange("", "administrator"), exchange(POSITIVE_CONTROL), exchange(UNDER_TEST)]
+    page = render_html(RunResult([record], {}), FACTS, redact)
+    labels = re.findall(r'→ <span class="status-ok">200 OK</span>(.*?)</summary>', page)
+    assert labels == [' <span class="actor">by the administrator</span>',
+                      ' <span class="actor">positive control</span>',
+                      ' <span class="actor under-test">request under test</span>']
+    assert "authorization: Basic [REDACTED]" in page and SECRET not in page
+
+
+def test_a_verdict_labels_the_exchanges_it_judges_as_under_test():
+    import httpx
+
+    from conformance.checks import request_not_served
+    from conformance.exchange import POSITIVE_CONTROL, UNDER_TEST, Exchange
+    from conformance.verdicts import Verdict
+
+    request = httpx.Request("GET", "https://fhir.example.org/fhir/Observation")
+    control = Exchange("GET", str(request.url), {}, "", httpx.Response(200, request=request), role=POSITIVE_CONTROL)
+    attempt = Exchange("GET", str(request.url), {}, "", httpx.Response(401, request=request))
+    Verdict(SecretRegistry(), False).check((request_not_served, attempt))
+    assert (control.role, attempt.role) == (POSITIVE_CONTROL, UNDER_TEST)
+
+
+def test_the_repositorys_gherkin_is_shown_as_written_only_escaped(redact):
+    """Feature, rule and scenario text come from features/, not from the run: the seed's own
+    'Authorization: Basic base64(client-id:secret)' must read as written, not as '[REDACTED]'."""
+    record = records()[0]
+    record.feature_description = 'Step 3: with "Authorization: Basic base64(client-id:secret)" the client <searches>'
+    record.rule_description = "authorization: Bearer token & more"
+    record.steps[1].name = "the client sends Authorization: Basic with nothing after it"
+    page = render_html(RunResult([record], {}), FACTS, redact)
+    assert "Step 3: with &quot;Authorization: Basic base64(client-id:secret)&quot; the client &lt;searches&gt;" in page
+    assert "authorization: Bearer token &amp; more" in page
+    assert "the client sends Authorization: Basic with nothing after it" in page
+
+
+def test_a_requirement_is_quoted_in_full_once_and_shortened_at_a_word_under_each_scenario(result, redact):
+    from conformance.report_html import QUOTE_SHOWN, _shorten
+
+    assert _shorten("The server will service the request only if it can validate", 40) == "The server will service the request…"
+    assert _shorten("aaa bbb, ccc", 9) == "aaa bbb…" and _shorten("abcdefghijklmnop", 8) == "abcdefg…"
+    assert _shorten("short", 9) == "short"
+    text = load_register()[MUST_ID].text
+    assert len(text) > QUOTE_SHOWN
+    page = render_html(result, FACTS, redact)
+    quoted, shown = html_escape(text), re.sub(r' title="[^"]*"', "", page)  # what shows without hovering
+    assert shown.count(quoted) == 1 and shown.index(quoted) > shown.index('id="requirements"')  # in the table only
+    assert f'<tr id="req-{MUST_ID}">' in page and f'<a href="#req-{MUST_ID}">full text</a>' in page
+    short = html_escape(_shorten(text, QUOTE_SHOWN))
+    assert short in page and text.startswith(_shorten(text, QUOTE_SHOWN)[:-1])
+
+
+def html_escape(text: str) -> str:
+    import html
+
+    return html.escape(text)

@@ -127,8 +127,13 @@ def test_the_html_report_shows_the_failures_first_and_every_scenario_with_its_st
     assert len(scenarios) == len(run.outcomes)
     assert scenarios.count("fail") == len(run.with_outcome("failed"))
     assert "Feature: Wrong credentials are refused" in page and "Rule: Only the exact registered secret" in page
+    assert "with &quot;Authorization: Basic base64(client-id:secret)&quot;" in page  # the feature's text, as written
     assert '<li class="passed"' in page and '<span class="kw">Then</span>' in page
-    assert "HTTP requests and answers" in page and "authorization: [REDACTED]" in page
+    assert "HTTP requests and answers" in page and "authorization: Basic [REDACTED]" in page
+    # The positive control and the request under test both carry credentials and got 200 here: labels tell them apart.
+    blocks = [block for block in page.split('<details class="scenario ')[1:] if "positive control" in block]
+    assert len(blocks) >= 20 and all(block.index(">positive control<") < block.index(">request under test<")
+                                     for block in blocks if ">request under test<" in block)
     assert "Expected" in page and "Actual" in page
     assert "<script" not in page
 
