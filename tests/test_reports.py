@@ -186,3 +186,12 @@ def test_a_report_the_disk_cannot_take_is_one_error_line_after_the_verdict(tmp_p
     assert "conformance verdict" in output and "HTML spec report written to" in output
     assert "Traceback" not in output and "INTERNALERROR" not in output
     assert (tmp_path / "report.html").is_file()
+
+
+def test_against_a_clean_server_every_requirement_a_scenario_cites_is_judged(runs):
+    """A tag that no check of its scenario judges is a claim the scenario does not test: on a clean server every
+    cited requirement is met, or not applicable with a reason, never 'not checked'."""
+    run, workdir = runs["stale"]  # the clean server (its one waiver is stale; nothing failed)
+    report = (workdir / "report.html").read_text(encoding="utf-8")
+    unchecked = re.findall(r"([A-Z0-9][A-Za-z0-9.\-]+)\s*</[^>]+>\s*(?:<[^>]+>\s*)*not checked\s*<", report)
+    assert not re.search(r">\s*not checked\s*<", report), f"cited but not judged: {sorted(set(unchecked))}"

@@ -10,14 +10,14 @@ Feature: Changes to a client take effect at once
 
   Rule: Only a client with the basic grant may use Basic credentials
 
-    @req:SEED-BASIC-GRANT @req:RFC7617-2-VALIDATE @req:RFC9110-11.4-401 @req:RFC9110-11.6.1 @req:RFC7617-2-REALM @req:FHIR-SEARCH-FAILURE-4XX @req:RFC9110-11.4-CHALLENGE
+    @req:SEED-BASIC-GRANT @req:RFC9110-11.4-401 @req:RFC9110-11.6.1 @req:RFC7617-2-REALM @req:FHIR-SEARCH-FAILURE-4XX @req:RFC9110-11.4-CHALLENGE
     @req:FHIR-OO-ON-ERROR @req:NO-SECRET-IN-RESPONSE @req:NO-DATA-IN-REFUSAL
     Scenario: A client registered without the basic grant is refused
       When the administrator registers a second client like it but without the basic grant
       And the client without the basic grant authenticates with its own secret
       Then the client is refused as unauthenticated
 
-    @req:SEED-BASIC-GRANT @req:RFC7617-2-VALIDATE @req:RFC9110-11.4-401 @req:RFC9110-11.6.1 @req:RFC7617-2-REALM @req:FHIR-SEARCH-FAILURE-4XX @req:RFC9110-11.4-CHALLENGE
+    @req:SEED-BASIC-GRANT @req:RFC9110-11.4-401 @req:RFC9110-11.6.1 @req:RFC7617-2-REALM @req:FHIR-SEARCH-FAILURE-4XX @req:RFC9110-11.4-CHALLENGE
     @req:FHIR-OO-ON-ERROR @req:NO-SECRET-IN-RESPONSE @req:NO-DATA-IN-REFUSAL
     Scenario: A client whose basic grant was removed is refused at once
       When the administrator removes the basic grant from the client
