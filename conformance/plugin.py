@@ -241,6 +241,10 @@ def server_problem(http_client, settings: Settings) -> str | None:
         return (f"GET {without_userinfo(probe.url)} answered 404: no FHIR endpoint at --fhir-base="
                 f"{settings.fhir_base or '/'}; give the server's FHIR base, relative to --server-url, with "
                 f"--fhir-base=PATH (default {EMBEDDED_FHIR_BASE})")
+    if probe.status == 429:  # still, after the suite waited as asked: every scenario would skip as throttled
+        return (f"GET {without_userinfo(probe.url)} answered 429 Too Many Requests (Retry-After: "
+                f"{probe.response.headers.get('retry-after', 'not given')}) even after waiting: the server throttles "
+                "the suite, so nothing could be tested now; run again later or raise its rate limit for the run")
     if admin and probe.status in (401, 403):
         return admin_refused(admin, probe)
     if admin and settings.provisions and probe.response is not None:

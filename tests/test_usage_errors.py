@@ -94,6 +94,13 @@ def test_a_fhir_base_that_answers_404_is_a_usage_error_naming_the_url():
     assert_clean_usage_error(completed, f"GET {url}/api/Observation?_count=1 answered 404", "--fhir-base=PATH")
 
 
+def test_a_server_that_throttles_every_request_is_a_usage_error_not_a_run_of_skips():
+    """Every scenario would skip as throttled and the gate would read green: nothing was tested."""
+    with reference_server(server_args=("--throttle-every", "1")) as (url, admin_secret):
+        completed = run_as_typed(f"--server-url={url}", env={"CONFORMANCE_ADMIN_CLIENT_SECRET": admin_secret})
+    assert_clean_usage_error(completed, "answered 429 Too Many Requests", "even after waiting")
+
+
 def test_the_embedded_server_takes_no_other_fhir_base():
     assert_clean_usage_error(run_as_typed("--fhir-base=/api"), "--fhir-base=/api", "serves FHIR at /fhir")
 
