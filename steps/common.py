@@ -68,17 +68,18 @@ def attempt_as(search_with, secret_registry):
     return attempt
 
 
-def resource_ids_in(exchange: Exchange) -> tuple[str, ...]:
-    """Ids of the resources a search answer carried (long enough to look for in another body)."""
+def found_resources(exchange: Exchange) -> list[tuple[str, str]]:
+    """(resourceType, id) of every resource a search answer carried, in order."""
     body = exchange.json()
-    ids = []
-    entries = body.get("entry") if isinstance(body, dict) else None
-    if isinstance(entries, list):
-        for entry in entries:
-            resource = entry.get("resource") if isinstance(entry, dict) else None
-            if isinstance(resource, dict) and isinstance(resource.get("id"), str) and len(resource["id"]) >= 8:
-                ids.append(resource["id"])
-    return tuple(ids)
+    entries = body.get("entry") if isinstance(body, dict) and isinstance(body.get("entry"), list) else []
+    resources = [entry.get("resource") for entry in entries if isinstance(entry, dict)]
+    return [(resource.get("resourceType"), resource["id"]) for resource in resources
+            if isinstance(resource, dict) and isinstance(resource.get("id"), str) and resource["id"]]
+
+
+def resource_ids_in(exchange: Exchange) -> tuple[str, ...]:
+    """Ids of the resources a search answer carried, long enough to look for in another body."""
+    return tuple(resource_id for _, resource_id in found_resources(exchange) if len(resource_id) >= 8)
 
 
 def positive_control(search_with, credentials: Credentials, known_ids: tuple[str, ...] = (),

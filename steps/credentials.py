@@ -13,7 +13,8 @@ from conformance.credentials import (HEADER_FORMS, SCHEME_SPELLINGS, WRONG_SECRE
                                      colon_secret, fresh_secret, long_secret, url_sensitive_secret, utf8_secret,
                                      wrong_secret_same_length)
 from conformance.exchange import POSITIVE_CONTROL
-from steps.common import SEED_CODE, SEED_COUNT, Attempt, Control, positive_control, register_allowed_client
+from steps.common import (SEED_CODE, SEED_COUNT, Attempt, Control, found_resources, positive_control,
+                          register_allowed_client)
 
 
 # RFC 7617 §2.1 charset="UTF-8", as RFC 9110 §11.2 lets it be written: spaces around "=", quoted or not.
@@ -180,18 +181,10 @@ def search_by_post(agent, settings):
     return search
 
 
-def observation_ids_in(exchange) -> list[str]:
-    """The ids of the Observations a search answer carried, however short (HAPI's are numbers)."""
-    body = exchange.json()
-    entries = body.get("entry") if isinstance(body, dict) and isinstance(body.get("entry"), list) else []
-    resources = [entry.get("resource") for entry in entries if isinstance(entry, dict)]
-    return [resource["id"] for resource in resources if isinstance(resource, dict)
-            and resource.get("resourceType") == "Observation" and isinstance(resource.get("id"), str) and resource["id"]]
-
-
 @given("the client can read an Observation it found by its id", target_fixture="observation_id")
 def _(control, read_by_id) -> str:
-    found = observation_ids_in(control.exchange) if control.exchange is not None else []
+    # any id the search found, however short (HAPI's are numbers)
+    found = [rid for kind, rid in found_resources(control.exchange) if kind == "Observation"] if control.exchange else []
     if not found:
         pytest.skip("not applicable: the client's search found no Observation to read")
     observation_id = found[0]

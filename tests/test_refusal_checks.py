@@ -182,3 +182,13 @@ def test_a_bearer_request_may_be_answered_with_a_bearer_challenge_alone():
     checks.challenges_basic(bearer)
     basic = answer(401, headers={"www-authenticate": 'Bearer realm="api"'})
     assert violation(checks.challenges_basic, basic).requirement_id == "RFC9110-11.4-CHALLENGE"
+
+
+def test_short_ids_are_found_for_reading_but_not_looked_for_in_refusals():
+    from steps.common import found_resources, resource_ids_in
+    bundle = {"resourceType": "Bundle", "type": "searchset", "entry": [
+        {"resource": {"resourceType": "Observation", "id": "1234"}},
+        {"resource": {"resourceType": "Observation", "id": "obs-12345678"}}]}
+    search = answer(200, bundle)
+    assert found_resources(search) == [("Observation", "1234"), ("Observation", "obs-12345678")]
+    assert resource_ids_in(search) == ("obs-12345678",)  # "1234" could be found in any body by chance
